@@ -1,0 +1,90 @@
+//! studio-gate: the front door of a GPU-pod studio.
+//!
+//! One Trillium server that decides who may reach the studio's pages and API. Every request
+//! passes a chain of handlers, in this order:
+//!
+//! 1. [`MaintenanceGate`]: 503 for everything while an update copies components;
+//! 2. [`PathGate`]: 400 for any path that is not in canonical form;
+//! 3. [`PublicBypass`]: marks `/login`, `/api/auth/login`, `/api/health` and `/static/*`;
+//! 4. [`AuthGate`]: an `X-API-Key` or a session cookie, or 401 / 302 to the login page;
+//! 5. [`Router`]: the routes.
+//!
+//! [`RequestLog`] and [`ResponseHeaders`] wrap the chain: they only act once the answer is
+//! ready. The decisions an attacker reaches directly are pure functions with `now` passed in:
+//! [`canonical_path`], [`safe_next`], [`parse_login_body`], [`LoginLimiter`] and the session
+//! codec [`SessionKey`].
+//!
+//! ```no_run
+//! let config = studio_gate::Config::from_env().expect("configuration");
+//! let gate = studio_gate::Gate::open(&config).expect("studio folder");
+//! trillium_smol::config()
+//!     .with_host(&config.host.to_string())
+//!     .with_port(config.port)
+//!     .run(studio_gate::app(std::sync::Arc::new(gate)));
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod api_key;
+mod auth_gate;
+mod auth_routes;
+mod canonical_path;
+mod client_addr;
+mod config;
+mod gate;
+mod login_body;
+mod login_limiter;
+mod maintenance;
+mod next_path;
+mod pages;
+mod path_gate;
+mod public_bypass;
+mod request_log;
+mod responses;
+mod revocation;
+mod router;
+mod secret_file;
+mod session;
+mod static_files;
+mod system;
+mod update_status;
+mod updater;
+
+pub use api_key::{generate_api_key, ApiKey, ApiKeyError};
+pub use auth_gate::{AuthGate, Credential};
+pub use canonical_path::{canonical_path, CanonicalPath, PathError, MAX_PATH_LEN};
+pub use client_addr::{client_address, IpNetwork, TrustedProxies};
+pub use config::{Config, ConfigError, HELP};
+pub use gate::{unix_now, Gate, StartupError};
+pub use login_body::{parse_login_body, LoginBodyError, LoginRequest, MAX_BODY_LEN};
+pub use login_limiter::{ClientKey, LoginLimiter, RetryAfter, MAX_FAILURES, WINDOW_SECS};
+pub use maintenance::{Maintenance, MaintenanceGate, MaintenanceGuard};
+pub use next_path::{encode_query_value, is_safe_next, safe_next, DEFAULT_NEXT};
+pub use path_gate::{PathGate, RequestPath};
+pub use public_bypass::{is_public_path, PublicBypass};
+pub use request_log::RequestLog;
+pub use responses::ResponseHeaders;
+pub use revocation::{RevocationList, RevocationStore};
+pub use router::Router;
+pub use secret_file::SessionSecret;
+pub use session::{Session, SessionId, SessionKey, SessionPolicy, COOKIE_NAME, ENCODED_LEN};
+pub use system::APP_VERSION;
+pub use update_status::{UpdateProgress, UpdateState, UpdateStatus};
+
+use std::sync::Arc;
+
+use trillium::Handler;
+
+/// Builds the handler chain of a studio-gate server around `gate`.
+pub fn app(gate: Arc<Gate>) -> impl Handler {
+    (
+        RequestLog,
+        ResponseHeaders,
+        MaintenanceGate(gate.maintenance.clone()),
+        PathGate,
+        PublicBypass,
+        AuthGate(gate.clone()),
+        Router(gate),
+    )
+}

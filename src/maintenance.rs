@@ -1,0 +1,127 @@
+//! Maintenance mode: while the studio copies new components, every request gets 503.
+//!
+//! [`Maintenance`] is the switch, shared between the update that turns it on and the
+//! [`MaintenanceGate`] handler that answers while it is on. The gate runs first in the chain,
+//! before the path check and auth, so every path and method gets the same answer. The
+//! maintenance page is carried inside the binary and loads nothing else, so it renders even
+//! while the frontend itself is being replaced.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use trillium::{Conn, Handler, KnownHeaderName, Status};
+
+use crate::canonical_path::is_api_path;
+use crate::responses;
+
+/// The `detail` of every `/api` answer during maintenance.
+pub const MAINTENANCE_DETAIL: &str = "System is updating, please wait...";
+
+/// Seconds a client should wait before trying again; the page reloads itself this often.
+pub const RETRY_AFTER_SECS: &str = "3";
+
+/// The maintenance page's policy: its own inline style, nothing else.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+    base-uri 'none'; form-action 'none'";
+
+const PAGE: &str = include_str!("maintenance.html");
+
+/// The maintenance switch. Clones share one state. A new process starts with it off.
+#[derive(Debug, Clone, Default)]
+pub struct Maintenance(Arc<AtomicBool>);
+
+impl Maintenance {
+    /// Returns true while maintenance is on.
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Turns maintenance on until the returned guard is dropped or kept with
+    /// [`MaintenanceGuard::keep_on`]. Dropping the guard on any error path turns it off.
+    pub fn enter(&self) -> MaintenanceGuard {
+        self.0.store(true, Ordering::Release);
+        MaintenanceGuard { maintenance: self.clone(), keep_on: false }
+    }
+
+    /// Sets the switch directly.
+    pub fn set(&self, on: bool) {
+        self.0.store(on, Ordering::Release);
+    }
+}
+
+/// Turns maintenance off when dropped, unless told to keep it on for a restart.
+#[derive(Debug)]
+pub struct MaintenanceGuard {
+    maintenance: Maintenance,
+    keep_on: bool,
+}
+
+impl MaintenanceGuard {
+    /// Leaves maintenance on after the guard is dropped: the process is about to restart, and
+    /// the new process starts with it off.
+    pub fn keep_on(mut self) {
+        self.keep_on = true;
+    }
+}
+
+impl Drop for MaintenanceGuard {
+    fn drop(&mut self) {
+        if !self.keep_on {
+            self.maintenance.set(false);
+        }
+    }
+}
+
+/// The first handler of the chain: answers 503 to everything while maintenance is on.
+#[derive(Debug, Clone)]
+pub struct MaintenanceGate(pub Maintenance);
+
+impl Handler for MaintenanceGate {
+    async fn run(&self, conn: Conn) -> Conn {
+        if !self.0.is_on() {
+            return conn;
+        }
+        let is_api = is_api_path(conn.path());
+        let conn = conn
+            .with_response_header(KnownHeaderName::RetryAfter, RETRY_AFTER_SECS)
+            .with_response_header(KnownHeaderName::CacheControl, "no-store");
+        if is_api {
+            responses::json_error(conn, Status::ServiceUnavailable, MAINTENANCE_DETAIL)
+        } else {
+            let conn = conn
+                .with_response_header(KnownHeaderName::Refresh, RETRY_AFTER_SECS)
+                .with_response_header(KnownHeaderName::ContentSecurityPolicy, PAGE_CSP);
+            responses::html(conn, Status::ServiceUnavailable, PAGE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_maintenance_off() {
+        let maintenance = Maintenance::default();
+        {
+            let _guard = maintenance.enter();
+            assert!(maintenance.is_on());
+        }
+        assert!(!maintenance.is_on());
+    }
+
+    #[test]
+    fn kept_guard_leaves_maintenance_on() {
+        let maintenance = Maintenance::default();
+        maintenance.enter().keep_on();
+        assert!(maintenance.is_on());
+    }
+
+    #[test]
+    fn page_needs_nothing_else() {
+        assert!(PAGE.contains("http-equiv=\"refresh\" content=\"3\""));
+        assert!(!PAGE.contains("<script"));
+        assert!(!PAGE.contains("src="));
+        assert!(!PAGE.contains("<link"));
+    }
+}
