@@ -104,6 +104,10 @@ async fn read_login_body(conn: &mut Conn) -> Result<crate::login_body::LoginRequ
     let body = match conn.request_body().with_max_len(MAX_BODY_LEN as u64).read_bytes().await {
         Ok(body) => body,
         Err(trillium::Error::ReceivedBodyTooLong(_)) => return Err(LoginBodyError::TooLarge),
+        // trillium-http 1.6.1 reports a chunked body past the limit as this I/O error kind.
+        Err(trillium::Error::Io(error)) if error.kind() == std::io::ErrorKind::Unsupported => {
+            return Err(LoginBodyError::TooLarge)
+        }
         Err(error) => {
             log::debug!("cannot read a login body: {error}");
             return Err(LoginBodyError::InvalidJson);
