@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         }
     }
 
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    studio_gate::init_logging();
 
     let config = match Config::from_env() {
         Ok(config) => config,
