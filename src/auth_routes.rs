@@ -5,7 +5,8 @@ use std::sync::Arc;
 use trillium::{Conn, KnownHeaderName, Status};
 
 use crate::gate::{unix_now, Gate};
-use crate::login_body::{is_json_media_type, parse_login_body, LoginBodyError, MAX_BODY_LEN};
+use crate::login_body::{parse_login_body, LoginBodyError, MAX_BODY_LEN};
+use crate::request_body::read_json_body;
 use crate::login_limiter::ClientKey;
 use crate::next_path::safe_next;
 use crate::responses;
@@ -95,24 +96,7 @@ fn is_cross_site(conn: &Conn) -> bool {
 /// reading it.
 async fn read_login_body(conn: &mut Conn) -> Result<crate::login_body::LoginRequest, LoginBodyError> {
     let content_type = conn.request_headers().get_str(KnownHeaderName::ContentType).map(str::to_owned);
-    if !is_json_media_type(content_type.as_deref()) {
-        return Err(LoginBodyError::UnsupportedMediaType);
-    }
-    if conn.request_headers().content_length().is_some_and(|length| length > MAX_BODY_LEN as u64) {
-        return Err(LoginBodyError::TooLarge);
-    }
-    let body = match conn.request_body().with_max_len(MAX_BODY_LEN as u64).read_bytes().await {
-        Ok(body) => body,
-        Err(trillium::Error::ReceivedBodyTooLong(_)) => return Err(LoginBodyError::TooLarge),
-        // trillium-http 1.6.1 reports a chunked body past the limit as this I/O error kind.
-        Err(trillium::Error::Io(error)) if error.kind() == std::io::ErrorKind::Unsupported => {
-            return Err(LoginBodyError::TooLarge)
-        }
-        Err(error) => {
-            log::debug!("cannot read a login body: {error}");
-            return Err(LoginBodyError::InvalidJson);
-        }
-    };
+    let body = read_json_body(conn, MAX_BODY_LEN, false).await?.unwrap_or_default();
     parse_login_body(content_type.as_deref(), &body)
 }
 

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use trillium::{Conn, KnownHeaderName};
@@ -54,6 +55,10 @@ pub struct Gate {
     pub update_branch: String,
     /// When this process started serving.
     pub started: Instant,
+    /// Set while an update runs.
+    pub update_running: Arc<AtomicBool>,
+    /// The executable to re-execute once the server has stopped, after a backend update.
+    pub restart: Mutex<Option<PathBuf>>,
 }
 
 impl fmt::Debug for Gate {
@@ -100,6 +105,9 @@ impl Gate {
     pub fn open(config: &Config) -> Result<Self, StartupError> {
         let dir = config.studio_dir.clone();
         create_studio_dir(&dir).map_err(|error| StartupError::StudioDir(dir.clone(), error))?;
+        if let Err(error) = crate::component_swap::recover(&crate::component_swap::StudioPaths::new(&dir)) {
+            log::error!("cannot clean up an interrupted update: {error}");
+        }
 
         let key_text = match &config.api_key {
             Some(key) => key.clone(),
@@ -131,7 +139,14 @@ impl Gate {
             update_repo: config.update_repo.clone(),
             update_branch: config.update_branch.clone(),
             started: Instant::now(),
+            update_running: Arc::new(AtomicBool::new(false)),
+            restart: Mutex::new(None),
         })
+    }
+
+    /// Returns the executable to re-execute, if a backend update asked for a restart.
+    pub fn take_restart(&self) -> Option<PathBuf> {
+        self.restart.lock().ok().and_then(|mut target| target.take())
     }
 
     /// Returns the client's address: the TCP peer, or the address a trusted proxy forwarded.

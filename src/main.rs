@@ -45,12 +45,31 @@ fn main() -> ExitCode {
         log::warn!("COOKIE_SECURE=false: session cookies are sent over plain HTTP too");
     }
 
+    let gate = Arc::new(gate);
     log::info!("listening on http://{}:{}", config.host, config.port);
     trillium_smol::config()
         .with_host(&config.host.to_string())
         .with_port(config.port)
         .with_nodelay()
-        .run(app(Arc::new(gate)));
-    log::info!("stopped");
-    ExitCode::SUCCESS
+        .run(app(gate.clone()));
+
+    match gate.take_restart() {
+        Some(executable) => restart(&executable),
+        None => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Replaces this process with `executable`, keeping the arguments and environment, so the new
+/// backend listens on the same address. Returns only if that fails.
+fn restart(executable: &std::path::Path) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+
+    log::info!("stopped; starting {}", executable.display());
+    log::logger().flush();
+    let error = std::process::Command::new(executable).args(std::env::args_os().skip(1)).exec();
+    log::error!("cannot start {}: {error}", executable.display());
+    ExitCode::FAILURE
 }

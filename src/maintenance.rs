@@ -7,12 +7,13 @@
 //! while the frontend itself is being replaced.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use trillium::{Conn, Handler, KnownHeaderName, Status};
 
 use crate::canonical_path::is_api_path;
 use crate::responses;
+use crate::update_status::UpdateProgress;
 
 /// The `detail` of every `/api` answer during maintenance.
 pub const MAINTENANCE_DETAIL: &str = "System is updating, please wait...";
@@ -26,26 +27,44 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-anc
 
 const PAGE: &str = include_str!("maintenance.html");
 
-/// The maintenance switch. Clones share one state. A new process starts with it off.
+/// The maintenance switch, and the copy progress the maintenance page shows. Clones share one
+/// state. A new process starts with it off.
 #[derive(Debug, Clone, Default)]
-pub struct Maintenance(Arc<AtomicBool>);
+pub struct Maintenance(Arc<MaintenanceState>);
+
+#[derive(Debug, Default)]
+struct MaintenanceState {
+    on: AtomicBool,
+    progress: Mutex<Option<UpdateProgress>>,
+}
 
 impl Maintenance {
     /// Returns true while maintenance is on.
     pub fn is_on(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.on.load(Ordering::Acquire)
+    }
+
+    /// Sets the copy progress shown on the maintenance page, or clears it.
+    pub fn set_progress(&self, progress: Option<UpdateProgress>) {
+        if let Ok(mut current) = self.0.progress.lock() {
+            *current = progress;
+        }
+    }
+
+    fn progress(&self) -> Option<UpdateProgress> {
+        self.0.progress.lock().ok().and_then(|progress| *progress)
     }
 
     /// Turns maintenance on until the returned guard is dropped or kept with
     /// [`MaintenanceGuard::keep_on`]. Dropping the guard on any error path turns it off.
     pub fn enter(&self) -> MaintenanceGuard {
-        self.0.store(true, Ordering::Release);
+        self.set(true);
         MaintenanceGuard { maintenance: self.clone(), keep_on: false }
     }
 
     /// Sets the switch directly.
     pub fn set(&self, on: bool) {
-        self.0.store(on, Ordering::Release);
+        self.0.on.store(on, Ordering::Release);
     }
 }
 
@@ -91,9 +110,24 @@ impl Handler for MaintenanceGate {
             let conn = conn
                 .with_response_header(KnownHeaderName::Refresh, RETRY_AFTER_SECS)
                 .with_response_header(KnownHeaderName::ContentSecurityPolicy, PAGE_CSP);
-            responses::html(conn, Status::ServiceUnavailable, PAGE)
+            responses::html(conn, Status::ServiceUnavailable, page(self.0.progress()))
         }
     }
+}
+
+/// Renders the maintenance page, with a progress line while components are copied.
+fn page(progress: Option<UpdateProgress>) -> String {
+    let line = match progress {
+        Some(p) if p.files_total > 0 => format!(
+            "<p>Copied {} of {} files ({} of {} MB).</p>",
+            p.files_done,
+            p.files_total,
+            p.bytes_done / 1_000_000,
+            p.bytes_total / 1_000_000
+        ),
+        _ => String::new(),
+    };
+    PAGE.replace("<!-- progress -->", &line)
 }
 
 #[cfg(test)]
@@ -115,6 +149,13 @@ mod tests {
         let maintenance = Maintenance::default();
         maintenance.enter().keep_on();
         assert!(maintenance.is_on());
+    }
+
+    #[test]
+    fn page_shows_progress() {
+        let progress = UpdateProgress { files_done: 3, files_total: 10, bytes_done: 2_000_000, bytes_total: 9_000_000 };
+        assert!(page(Some(progress)).contains("Copied 3 of 10 files (2 of 9 MB)."));
+        assert!(!page(None).contains("Copied"));
     }
 
     #[test]
