@@ -53,7 +53,9 @@ impl ApiKey {
         if key.chars().any(char::is_control) {
             return Err(ApiKeyError::ControlCharacter);
         }
-        Ok(Self { digest: digest(key.as_bytes()) })
+        Ok(Self {
+            digest: digest(key.as_bytes()),
+        })
     }
 
     /// Returns true if `candidate` is the key. An empty candidate never matches.
@@ -102,7 +104,10 @@ mod tests {
     #[test]
     fn empty_and_control_keys_are_rejected() {
         assert_eq!(ApiKey::new("").unwrap_err(), ApiKeyError::Empty);
-        assert_eq!(ApiKey::new("a\nb").unwrap_err(), ApiKeyError::ControlCharacter);
+        assert_eq!(
+            ApiKey::new("a\nb").unwrap_err(),
+            ApiKeyError::ControlCharacter
+        );
     }
 
     #[test]
@@ -116,7 +121,10 @@ mod tests {
         let first = ApiKey::new("one").unwrap();
         let second = ApiKey::new("two").unwrap();
         assert_ne!(first.fingerprint(), second.fingerprint());
-        assert_eq!(first.fingerprint(), ApiKey::new("one").unwrap().fingerprint());
+        assert_eq!(
+            first.fingerprint(),
+            ApiKey::new("one").unwrap().fingerprint()
+        );
     }
 
     #[test]

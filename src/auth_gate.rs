@@ -123,5 +123,10 @@ fn refuse(conn: Conn) -> Conn {
 fn refuse_limited(conn: Conn, retry_after: u64) -> Conn {
     let is_api = conn.state::<RequestPath>().is_some_and(RequestPath::is_api);
     let conn = conn.with_response_header(KnownHeaderName::RetryAfter, retry_after.to_string());
-    responses::error(conn, is_api, Status::TooManyRequests, crate::auth_routes::TOO_MANY_ATTEMPTS)
+    responses::error(
+        conn,
+        is_api,
+        Status::TooManyRequests,
+        crate::auth_routes::TOO_MANY_ATTEMPTS,
+    )
 }

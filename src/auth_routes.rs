@@ -6,9 +6,9 @@ use trillium::{Conn, KnownHeaderName, Status};
 
 use crate::gate::{unix_now, Gate};
 use crate::login_body::{parse_login_body, LoginBodyError, MAX_BODY_LEN};
-use crate::request_body::read_json_body;
 use crate::login_limiter::ClientKey;
 use crate::next_path::safe_next;
+use crate::request_body::read_json_body;
 use crate::responses;
 use crate::session::{Session, SessionId};
 
@@ -45,7 +45,8 @@ pub async fn login(gate: &Arc<Gate>, mut conn: Conn) -> Conn {
         return match refusal {
             Refusal::Limited(retry_after) => {
                 log::warn!("refused a login from {client_ip}: too many failed attempts");
-                let conn = conn.with_response_header(KnownHeaderName::RetryAfter, retry_after.to_string());
+                let conn =
+                    conn.with_response_header(KnownHeaderName::RetryAfter, retry_after.to_string());
                 responses::json_error(conn, Status::TooManyRequests, TOO_MANY_ATTEMPTS)
             }
             Refusal::WrongKey => {
@@ -63,7 +64,10 @@ pub async fn login(gate: &Arc<Gate>, mut conn: Conn) -> Conn {
     let redirect = safe_next(request.next.as_deref());
     log::info!("login from {client_ip}");
     let body = serde_json::json!({ "status": "ok", "redirect": redirect });
-    let conn = conn.with_response_header(KnownHeaderName::SetCookie, gate.session_cookie(&session, now));
+    let conn = conn.with_response_header(
+        KnownHeaderName::SetCookie,
+        gate.session_cookie(&session, now),
+    );
     responses::json(conn, Status::Ok, &body)
 }
 
@@ -76,7 +80,9 @@ enum Refusal {
 /// key. A wrong key counts as a failure; a right one clears the client's failures.
 fn check_key(gate: &Gate, client: ClientKey, candidate: &[u8], now: u64) -> Result<(), Refusal> {
     let mut limiter = gate.limiter.lock().map_err(|_| Refusal::Limited(1))?;
-    limiter.check(client, now).map_err(|retry_after| Refusal::Limited(retry_after.0))?;
+    limiter
+        .check(client, now)
+        .map_err(|retry_after| Refusal::Limited(retry_after.0))?;
     if gate.api_key.matches(candidate) {
         limiter.record_success(client);
         Ok(())
@@ -94,9 +100,16 @@ fn is_cross_site(conn: &Conn) -> bool {
 
 /// Reads and parses the body, rejecting a wrong media type or an oversized body before
 /// reading it.
-async fn read_login_body(conn: &mut Conn) -> Result<crate::login_body::LoginRequest, LoginBodyError> {
-    let content_type = conn.request_headers().get_str(KnownHeaderName::ContentType).map(str::to_owned);
-    let body = read_json_body(conn, MAX_BODY_LEN, false).await?.unwrap_or_default();
+async fn read_login_body(
+    conn: &mut Conn,
+) -> Result<crate::login_body::LoginRequest, LoginBodyError> {
+    let content_type = conn
+        .request_headers()
+        .get_str(KnownHeaderName::ContentType)
+        .map(str::to_owned);
+    let body = read_json_body(conn, MAX_BODY_LEN, false)
+        .await?
+        .unwrap_or_default();
     parse_login_body(content_type.as_deref(), &body)
 }
 
@@ -111,6 +124,7 @@ pub async fn logout(gate: &Arc<Gate>, mut conn: Conn) -> Conn {
             log::error!("cannot save the revocation list: {error}");
         }
     }
-    conn.response_headers_mut().insert(KnownHeaderName::SetCookie, gate.deleted_session_cookie());
+    conn.response_headers_mut()
+        .insert(KnownHeaderName::SetCookie, gate.deleted_session_cookie());
     responses::redirect(conn, "/login")
 }

@@ -177,8 +177,21 @@ fn is_literal_path_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric()
         || matches!(
             byte,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
-                | b',' | b'=' | b':' | b'@'
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 
@@ -188,7 +201,17 @@ fn may_be_escaped(byte: u8) -> bool {
     byte >= 0x80
         || matches!(
             byte,
-            b' ' | b'"' | b'#' | b'<' | b'>' | b'?' | b'[' | b']' | b'^' | b'`' | b'{' | b'|'
+            b' ' | b'"'
+                | b'#'
+                | b'<'
+                | b'>'
+                | b'?'
+                | b'['
+                | b']'
+                | b'^'
+                | b'`'
+                | b'{'
+                | b'|'
                 | b'}'
         )
 }
@@ -239,53 +262,107 @@ mod tests {
 
     #[test]
     fn dot_segments_are_rejected() {
-        assert_eq!(canonical_path("/static/../home"), Err(PathError::DotSegment));
-        assert_eq!(canonical_path("/static/./app.css"), Err(PathError::DotSegment));
+        assert_eq!(
+            canonical_path("/static/../home"),
+            Err(PathError::DotSegment)
+        );
+        assert_eq!(
+            canonical_path("/static/./app.css"),
+            Err(PathError::DotSegment)
+        );
         assert_eq!(canonical_path("/.."), Err(PathError::DotSegment));
         assert_eq!(canonical_path("/static/.."), Err(PathError::DotSegment));
     }
 
     #[test]
     fn encoded_dots_are_rejected() {
-        assert_eq!(canonical_path("/static/%2E%2E/home"), Err(PathError::ForbiddenEscape(b'.')));
-        assert_eq!(canonical_path("/static/%2e%2e/home"), Err(PathError::MalformedEscape));
-        assert_eq!(canonical_path("/static/.%2E/x"), Err(PathError::ForbiddenEscape(b'.')));
+        assert_eq!(
+            canonical_path("/static/%2E%2E/home"),
+            Err(PathError::ForbiddenEscape(b'.'))
+        );
+        assert_eq!(
+            canonical_path("/static/%2e%2e/home"),
+            Err(PathError::MalformedEscape)
+        );
+        assert_eq!(
+            canonical_path("/static/.%2E/x"),
+            Err(PathError::ForbiddenEscape(b'.'))
+        );
     }
 
     #[test]
     fn encoded_separators_are_rejected() {
-        assert_eq!(canonical_path("/static%2F..%2Fhome"), Err(PathError::ForbiddenEscape(b'/')));
-        assert_eq!(canonical_path("/static/a%5Cb"), Err(PathError::ForbiddenEscape(b'\\')));
-        assert_eq!(canonical_path("/static/a\\b"), Err(PathError::ForbiddenByte(b'\\')));
+        assert_eq!(
+            canonical_path("/static%2F..%2Fhome"),
+            Err(PathError::ForbiddenEscape(b'/'))
+        );
+        assert_eq!(
+            canonical_path("/static/a%5Cb"),
+            Err(PathError::ForbiddenEscape(b'\\'))
+        );
+        assert_eq!(
+            canonical_path("/static/a\\b"),
+            Err(PathError::ForbiddenByte(b'\\'))
+        );
     }
 
     #[test]
     fn double_encoding_is_rejected() {
-        assert_eq!(canonical_path("/static/%252E%252E/x"), Err(PathError::ForbiddenEscape(b'%')));
+        assert_eq!(
+            canonical_path("/static/%252E%252E/x"),
+            Err(PathError::ForbiddenEscape(b'%'))
+        );
     }
 
     #[test]
     fn empty_segments_are_rejected() {
         assert_eq!(canonical_path("//home"), Err(PathError::EmptySegment));
         assert_eq!(canonical_path("/home/"), Err(PathError::EmptySegment));
-        assert_eq!(canonical_path("/static//app.css"), Err(PathError::EmptySegment));
+        assert_eq!(
+            canonical_path("/static//app.css"),
+            Err(PathError::EmptySegment)
+        );
         assert_eq!(canonical_path("/static/"), Err(PathError::EmptySegment));
     }
 
     #[test]
     fn parameters_and_controls_are_rejected() {
-        assert_eq!(canonical_path("/login;x=1"), Err(PathError::ForbiddenByte(b';')));
-        assert_eq!(canonical_path("/home%3B"), Err(PathError::ForbiddenEscape(b';')));
-        assert_eq!(canonical_path("/home%00"), Err(PathError::ForbiddenEscape(0)));
-        assert_eq!(canonical_path("/home%0A"), Err(PathError::ForbiddenEscape(b'\n')));
-        assert_eq!(canonical_path("/home\u{7f}"), Err(PathError::ForbiddenByte(0x7f)));
-        assert_eq!(canonical_path("/ho me"), Err(PathError::ForbiddenByte(b' ')));
+        assert_eq!(
+            canonical_path("/login;x=1"),
+            Err(PathError::ForbiddenByte(b';'))
+        );
+        assert_eq!(
+            canonical_path("/home%3B"),
+            Err(PathError::ForbiddenEscape(b';'))
+        );
+        assert_eq!(
+            canonical_path("/home%00"),
+            Err(PathError::ForbiddenEscape(0))
+        );
+        assert_eq!(
+            canonical_path("/home%0A"),
+            Err(PathError::ForbiddenEscape(b'\n'))
+        );
+        assert_eq!(
+            canonical_path("/home\u{7f}"),
+            Err(PathError::ForbiddenByte(0x7f))
+        );
+        assert_eq!(
+            canonical_path("/ho me"),
+            Err(PathError::ForbiddenByte(b' '))
+        );
     }
 
     #[test]
     fn escapes_of_unreserved_bytes_are_rejected() {
-        assert_eq!(canonical_path("/%6Cogin"), Err(PathError::ForbiddenEscape(b'l')));
-        assert_eq!(canonical_path("/api/health%21"), Err(PathError::ForbiddenEscape(b'!')));
+        assert_eq!(
+            canonical_path("/%6Cogin"),
+            Err(PathError::ForbiddenEscape(b'l'))
+        );
+        assert_eq!(
+            canonical_path("/api/health%21"),
+            Err(PathError::ForbiddenEscape(b'!'))
+        );
     }
 
     #[test]

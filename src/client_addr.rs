@@ -20,9 +20,12 @@ impl IpNetwork {
     /// Returns true if `candidate` lies inside this network.
     pub fn contains(&self, candidate: IpAddr) -> bool {
         match (self.address, unmap(candidate)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_matches(u32::from(net).into(), u32::from(ip).into(), 32, self.prefix_len)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_matches(
+                u32::from(net).into(),
+                u32::from(ip).into(),
+                32,
+                self.prefix_len,
+            ),
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 prefix_matches(u128::from(net), u128::from(ip), 128, self.prefix_len)
             }
@@ -66,7 +69,10 @@ impl FromStr for IpNetwork {
                 .filter(|&len| len <= width)
                 .ok_or_else(|| format!("'{text}' has an invalid prefix length"))?,
         };
-        Ok(Self { address, prefix_len })
+        Ok(Self {
+            address,
+            prefix_len,
+        })
     }
 }
 
@@ -139,30 +145,48 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client() {
         let trusted = TrustedProxies::parse("10.0.0.1").unwrap();
-        assert_eq!(client_address(ip("192.0.2.7"), Some("203.0.113.9"), &trusted), ip("192.0.2.7"));
+        assert_eq!(
+            client_address(ip("192.0.2.7"), Some("203.0.113.9"), &trusted),
+            ip("192.0.2.7")
+        );
         let nobody = TrustedProxies::default();
-        assert_eq!(client_address(ip("10.0.0.1"), Some("203.0.113.9"), &nobody), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some("203.0.113.9"), &nobody),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn trusted_peer_forwards_the_client() {
         let trusted = TrustedProxies::parse("10.0.0.1").unwrap();
-        assert_eq!(client_address(ip("10.0.0.1"), Some("203.0.113.9"), &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some("203.0.113.9"), &trusted),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn forged_left_entries_are_ignored() {
         let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
         let header = "198.51.100.1, 203.0.113.9, 10.0.0.2";
-        assert_eq!(client_address(ip("10.0.0.1"), Some(header), &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some(header), &trusted),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn garbage_entry_stops_at_last_trusted_hop() {
         let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
         let header = "203.0.113.9, not-an-ip, 10.0.0.2";
-        assert_eq!(client_address(ip("10.0.0.1"), Some(header), &trusted), ip("10.0.0.2"));
-        assert_eq!(client_address(ip("10.0.0.1"), Some(""), &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some(header), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some(""), &trusted),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]

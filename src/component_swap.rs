@@ -66,7 +66,9 @@ pub struct StudioPaths {
 impl StudioPaths {
     /// Paths inside `studio_dir`.
     pub fn new(studio_dir: &Path) -> Self {
-        Self { root: studio_dir.to_owned() }
+        Self {
+            root: studio_dir.to_owned(),
+        }
     }
 
     /// `components/<name>`.
@@ -99,8 +101,9 @@ impl StudioPaths {
 /// Reads `STUDIO_DIR/version.json`; a missing file means nothing is installed.
 pub fn read_local_versions(paths: &StudioPaths) -> Result<LocalVersions, InstallError> {
     match fs::read(paths.version_file()) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|error| InstallError(format!("{VERSION_FILE} of the studio is invalid: {error}"))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+            InstallError(format!("{VERSION_FILE} of the studio is invalid: {error}"))
+        }),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(LocalVersions::default()),
         Err(error) => Err(InstallError(format!("cannot read {VERSION_FILE}: {error}"))),
     }
@@ -138,16 +141,30 @@ fn stage_and_swap(
     create_dir(&paths.root.join(COMPONENTS_DIR))?;
     let mut done = measure(source_root, names)?;
     for name in names {
-        copy_tree(&source_root.join(name), &paths.staged_new(name), &mut done, progress)?;
+        copy_tree(
+            &source_root.join(name),
+            &paths.staged_new(name),
+            &mut done,
+            progress,
+        )?;
     }
 
     // Record the plan, then swap each component by renames.
     let update_id = versions.update_id.clone().unwrap_or_default();
     let entries = names
         .iter()
-        .map(|name| JournalEntry { name: name.clone(), had_old: paths.component(name).exists() })
+        .map(|name| JournalEntry {
+            name: name.clone(),
+            had_old: paths.component(name).exists(),
+        })
         .collect();
-    write_json(&paths.journal(), &Journal { update_id, components: entries })?;
+    write_json(
+        &paths.journal(),
+        &Journal {
+            update_id,
+            components: entries,
+        },
+    )?;
     for name in names {
         swap_in(paths, name)?;
     }
@@ -211,7 +228,9 @@ fn measure(source_root: &Path, names: &[String]) -> Result<UpdateProgress, Insta
         let folder = source_root.join(name);
         let metadata = fs::symlink_metadata(&folder);
         if !metadata.is_ok_and(|metadata| metadata.is_dir()) {
-            return Err(InstallError(format!("component {name}: folder {name}/ is missing from the release")));
+            return Err(InstallError(format!(
+                "component {name}: folder {name}/ is missing from the release"
+            )));
         }
         count_tree(&folder, name, &mut totals)?;
     }
@@ -224,7 +243,9 @@ fn count_tree(folder: &Path, label: &str, totals: &mut UpdateProgress) -> Result
         let metadata = fs::symlink_metadata(&path).map_err(|error| io_error(&path, error))?;
         let shown = format!("{label}/{}", entry.file_name().to_string_lossy());
         if metadata.file_type().is_symlink() {
-            return Err(InstallError(format!("{shown} is a symlink; components may not contain symlinks")));
+            return Err(InstallError(format!(
+                "{shown} is a symlink; components may not contain symlinks"
+            )));
         }
         if metadata.is_dir() {
             count_tree(&path, &shown, totals)?;
@@ -232,7 +253,9 @@ fn count_tree(folder: &Path, label: &str, totals: &mut UpdateProgress) -> Result
             totals.files_total += 1;
             totals.bytes_total += metadata.len();
         } else {
-            return Err(InstallError(format!("{shown} is not a regular file or folder")));
+            return Err(InstallError(format!(
+                "{shown} is not a regular file or folder"
+            )));
         }
     }
     Ok(())
@@ -257,7 +280,10 @@ fn copy_tree(
             done.bytes_done += metadata.len();
             progress(*done);
         } else {
-            return Err(InstallError(format!("{} is not a regular file or folder", source.display())));
+            return Err(InstallError(format!(
+                "{} is not a regular file or folder",
+                source.display()
+            )));
         }
     }
     Ok(())
@@ -265,7 +291,8 @@ fn copy_tree(
 
 /// Copies one file with its permissions and flushes it to disk.
 fn copy_file(from: &Path, to: &Path) -> Result<(), InstallError> {
-    fs::copy(from, to).map_err(|error| InstallError(format!("cannot copy {}: {error}", from.display())))?;
+    fs::copy(from, to)
+        .map_err(|error| InstallError(format!("cannot copy {}: {error}", from.display())))?;
     fs::File::open(to)
         .and_then(|file| file.sync_all())
         .map_err(|error| io_error(to, error))
@@ -280,7 +307,8 @@ fn read_dir(folder: &Path) -> Result<Vec<fs::DirEntry>, InstallError> {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), InstallError> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(|error| InstallError(error.to_string()))?;
+    let mut text =
+        serde_json::to_vec_pretty(value).map_err(|error| InstallError(error.to_string()))?;
     text.push(b'\n');
     replace_file(path, &text).map_err(|error| io_error(path, error))
 }
@@ -290,8 +318,13 @@ fn create_dir(path: &Path) -> Result<(), InstallError> {
 }
 
 fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {
-    fs::rename(from, to)
-        .map_err(|error| InstallError(format!("cannot move {} to {}: {error}", from.display(), to.display())))
+    fs::rename(from, to).map_err(|error| {
+        InstallError(format!(
+            "cannot move {} to {}: {error}",
+            from.display(),
+            to.display()
+        ))
+    })
 }
 
 fn remove_if_exists(path: &Path) -> Result<(), InstallError> {
@@ -329,7 +362,10 @@ mod tests {
     fn versions(id: &str, components: &[(&str, &str)]) -> LocalVersions {
         LocalVersions {
             app_version: Some("2".into()),
-            components: components.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            components: components
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
             update_id: Some(id.into()),
         }
     }
@@ -344,12 +380,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let studio = StudioPaths::new(&dir.path().join("studio"));
         let release = dir.path().join("release");
-        write(&studio.component("frontend").join("index.html"), "old frontend");
+        write(
+            &studio.component("frontend").join("index.html"),
+            "old frontend",
+        );
         write(&studio.version_file(), r#"{"components":{"frontend":"1"}}"#);
         write(&release.join("frontend/index.html"), "new frontend");
         write(&release.join("frontend/assets/app.js"), "new script");
         write(&release.join("models/list.txt"), "new models");
-        Fixture { _dir: dir, studio, release }
+        Fixture {
+            _dir: dir,
+            studio,
+            release,
+        }
     }
 
     fn no_progress(_: UpdateProgress) {}
@@ -359,11 +402,30 @@ mod tests {
         let f = fixture();
         let names = vec!["frontend".to_string(), "models".to_string()];
         let seen = std::cell::Cell::new(UpdateProgress::default());
-        install(&f.studio, &f.release, &names, &versions("u1", &[("frontend", "2"), ("models", "1")]), &|p| seen.set(p)).unwrap();
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "new frontend");
-        assert_eq!(read(&f.studio.component("frontend").join("assets/app.js")), "new script");
-        assert_eq!(read(&f.studio.component("models").join("list.txt")), "new models");
-        assert_eq!(read_local_versions(&f.studio).unwrap().components["frontend"], "2");
+        install(
+            &f.studio,
+            &f.release,
+            &names,
+            &versions("u1", &[("frontend", "2"), ("models", "1")]),
+            &|p| seen.set(p),
+        )
+        .unwrap();
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "new frontend"
+        );
+        assert_eq!(
+            read(&f.studio.component("frontend").join("assets/app.js")),
+            "new script"
+        );
+        assert_eq!(
+            read(&f.studio.component("models").join("list.txt")),
+            "new models"
+        );
+        assert_eq!(
+            read_local_versions(&f.studio).unwrap().components["frontend"],
+            "2"
+        );
         assert!(!f.studio.staging().exists());
         let progress = seen.get();
         assert_eq!((progress.files_done, progress.files_total), (3, 3));
@@ -374,10 +436,23 @@ mod tests {
     fn missing_folder_changes_nothing() {
         let f = fixture();
         let names = vec!["frontend".to_string(), "backend".to_string()];
-        let error = install(&f.studio, &f.release, &names, &versions("u1", &[]), &no_progress).unwrap_err();
+        let error = install(
+            &f.studio,
+            &f.release,
+            &names,
+            &versions("u1", &[]),
+            &no_progress,
+        )
+        .unwrap_err();
         assert!(error.0.contains("backend/ is missing"), "{error}");
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "old frontend");
-        assert_eq!(read_local_versions(&f.studio).unwrap().components["frontend"], "1");
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "old frontend"
+        );
+        assert_eq!(
+            read_local_versions(&f.studio).unwrap().components["frontend"],
+            "1"
+        );
         assert!(!f.studio.staging().exists());
     }
 
@@ -386,9 +461,19 @@ mod tests {
         let f = fixture();
         std::os::unix::fs::symlink("/etc/hostname", f.release.join("frontend/leak")).unwrap();
         let names = vec!["frontend".to_string()];
-        let error = install(&f.studio, &f.release, &names, &versions("u1", &[]), &no_progress).unwrap_err();
+        let error = install(
+            &f.studio,
+            &f.release,
+            &names,
+            &versions("u1", &[]),
+            &no_progress,
+        )
+        .unwrap_err();
         assert!(error.0.contains("frontend/leak is a symlink"), "{error}");
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "old frontend");
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "old frontend"
+        );
     }
 
     #[test]
@@ -399,18 +484,34 @@ mod tests {
         let journal = Journal {
             update_id: "u9".into(),
             components: vec![
-                JournalEntry { name: "frontend".into(), had_old: true },
-                JournalEntry { name: "models".into(), had_old: false },
+                JournalEntry {
+                    name: "frontend".into(),
+                    had_old: true,
+                },
+                JournalEntry {
+                    name: "models".into(),
+                    had_old: false,
+                },
             ],
         };
         fs::create_dir_all(f.studio.staged_old("x").parent().unwrap()).unwrap();
         write_json(&f.studio.journal(), &journal).unwrap();
-        fs::rename(f.studio.component("frontend"), f.studio.staged_old("frontend")).unwrap();
-        write(&f.studio.component("frontend").join("index.html"), "new frontend");
+        fs::rename(
+            f.studio.component("frontend"),
+            f.studio.staged_old("frontend"),
+        )
+        .unwrap();
+        write(
+            &f.studio.component("frontend").join("index.html"),
+            "new frontend",
+        );
         write(&f.studio.component("models").join("list.txt"), "new models");
 
         recover(&f.studio).unwrap();
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "old frontend");
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "old frontend"
+        );
         assert!(!f.studio.component("models").exists());
         assert!(!f.studio.staging().exists());
     }
@@ -418,27 +519,60 @@ mod tests {
     #[test]
     fn crash_between_renames_is_undone() {
         let f = fixture();
-        let journal = Journal { update_id: "u9".into(), components: vec![JournalEntry { name: "frontend".into(), had_old: true }] };
+        let journal = Journal {
+            update_id: "u9".into(),
+            components: vec![JournalEntry {
+                name: "frontend".into(),
+                had_old: true,
+            }],
+        };
         fs::create_dir_all(f.studio.staged_old("x").parent().unwrap()).unwrap();
         write_json(&f.studio.journal(), &journal).unwrap();
-        fs::rename(f.studio.component("frontend"), f.studio.staged_old("frontend")).unwrap();
+        fs::rename(
+            f.studio.component("frontend"),
+            f.studio.staged_old("frontend"),
+        )
+        .unwrap();
 
         recover(&f.studio).unwrap();
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "old frontend");
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "old frontend"
+        );
     }
 
     #[test]
     fn crash_after_commit_keeps_the_new_components() {
         let f = fixture();
-        let journal = Journal { update_id: "u9".into(), components: vec![JournalEntry { name: "frontend".into(), had_old: true }] };
+        let journal = Journal {
+            update_id: "u9".into(),
+            components: vec![JournalEntry {
+                name: "frontend".into(),
+                had_old: true,
+            }],
+        };
         fs::create_dir_all(f.studio.staged_old("x").parent().unwrap()).unwrap();
         write_json(&f.studio.journal(), &journal).unwrap();
-        fs::rename(f.studio.component("frontend"), f.studio.staged_old("frontend")).unwrap();
-        write(&f.studio.component("frontend").join("index.html"), "new frontend");
-        write_json(&f.studio.version_file(), &versions("u9", &[("frontend", "2")])).unwrap();
+        fs::rename(
+            f.studio.component("frontend"),
+            f.studio.staged_old("frontend"),
+        )
+        .unwrap();
+        write(
+            &f.studio.component("frontend").join("index.html"),
+            "new frontend",
+        );
+        write_json(
+            &f.studio.version_file(),
+            &versions("u9", &[("frontend", "2")]),
+        )
+        .unwrap();
 
         recover(&f.studio).unwrap();
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "new frontend");
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "new frontend"
+        );
         assert!(!f.studio.staging().exists());
     }
 
@@ -447,7 +581,10 @@ mod tests {
         let f = fixture();
         write(&f.studio.staged_new("frontend").join("index.html"), "half");
         recover(&f.studio).unwrap();
-        assert_eq!(read(&f.studio.component("frontend").join("index.html")), "old frontend");
+        assert_eq!(
+            read(&f.studio.component("frontend").join("index.html")),
+            "old frontend"
+        );
         assert!(!f.studio.staging().exists());
     }
 }

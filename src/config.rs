@@ -124,11 +124,19 @@ impl Config {
 
         Ok(Self {
             api_key,
-            studio_dir: vars.path("STUDIO_DIR")?.unwrap_or_else(|| PathBuf::from("studio-data")),
-            host: vars.parsed("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0")?
+            studio_dir: vars
+                .path("STUDIO_DIR")?
+                .unwrap_or_else(|| PathBuf::from("studio-data")),
+            host: vars
+                .parsed("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0")?
                 .unwrap_or(IpAddr::from([127, 0, 0, 1])),
-            port: vars.parsed("PORT", "a port number from 0 to 65535")?.unwrap_or(8000),
-            session: SessionPolicy { idle_secs, lifetime_secs },
+            port: vars
+                .parsed("PORT", "a port number from 0 to 65535")?
+                .unwrap_or(8000),
+            session: SessionPolicy {
+                idle_secs,
+                lifetime_secs,
+            },
             cookie_secure: vars.boolean("COOKIE_SECURE", true)?,
             trusted_proxies: vars.trusted_proxies()?,
             update_repo: vars.text("UPDATE_REPO")?.filter(|repo| !repo.is_empty()),
@@ -179,7 +187,10 @@ impl<F: Fn(&str) -> Option<OsString>> Vars<'_, F> {
         let expected = format!("a whole number of seconds from 1 to {MAX_SESSION_SECS}");
         let value = self.parsed::<u64>(name, &expected)?.unwrap_or(default);
         if value == 0 || value > MAX_SESSION_SECS {
-            return Err(ConfigError { variable: name, problem: format!("expected {expected}") });
+            return Err(ConfigError {
+                variable: name,
+                problem: format!("expected {expected}"),
+            });
         }
         Ok(value)
     }
@@ -189,14 +200,19 @@ impl<F: Fn(&str) -> Option<OsString>> Vars<'_, F> {
             None => Ok(default),
             Some("true" | "1") => Ok(true),
             Some("false" | "0") => Ok(false),
-            Some(_) => Err(ConfigError { variable: name, problem: "expected true or false".into() }),
+            Some(_) => Err(ConfigError {
+                variable: name,
+                problem: "expected true or false".into(),
+            }),
         }
     }
 
     fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
         let text = self.text("TRUSTED_PROXIES")?.unwrap_or_default();
-        TrustedProxies::parse(&text)
-            .map_err(|problem| ConfigError { variable: "TRUSTED_PROXIES", problem })
+        TrustedProxies::parse(&text).map_err(|problem| ConfigError {
+            variable: "TRUSTED_PROXIES",
+            problem,
+        })
     }
 
     fn branch(&self) -> Result<String, ConfigError> {
@@ -222,7 +238,9 @@ fn is_plain_branch_name(name: &str) -> bool {
         && !name.contains("..")
         && !name.contains("//")
         && !name.ends_with(".lock")
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
 }
 
 #[cfg(test)]
@@ -231,8 +249,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, OsString> =
-            vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -247,7 +267,13 @@ mod tests {
         assert_eq!(config.studio_dir, PathBuf::from("studio-data"));
         assert_eq!(config.host.to_string(), "127.0.0.1");
         assert_eq!(config.port, 8000);
-        assert_eq!(config.session, SessionPolicy { idle_secs: 86_400, lifetime_secs: 604_800 });
+        assert_eq!(
+            config.session,
+            SessionPolicy {
+                idle_secs: 86_400,
+                lifetime_secs: 604_800
+            }
+        );
         assert!(config.cookie_secure);
         assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.update_repo, None);
@@ -273,7 +299,13 @@ mod tests {
         assert_eq!(config.studio_dir, PathBuf::from("/workspace/studio"));
         assert_eq!(config.host.to_string(), "0.0.0.0");
         assert_eq!(config.port, 9000);
-        assert_eq!(config.session, SessionPolicy { idle_secs: 60, lifetime_secs: 120 });
+        assert_eq!(
+            config.session,
+            SessionPolicy {
+                idle_secs: 60,
+                lifetime_secs: 120
+            }
+        );
         assert!(!config.cookie_secure);
         assert!(config.trusted_proxies.contains("10.1.1.1".parse().unwrap()));
         assert_eq!(config.update_repo.as_deref(), Some("/srv/releases"));
@@ -290,14 +322,38 @@ mod tests {
         assert_eq!(failing_variable(&[("PORT", "80000")]), "PORT");
         assert_eq!(failing_variable(&[("PORT", "http")]), "PORT");
         assert_eq!(failing_variable(&[("HOST", "localhost:80")]), "HOST");
-        assert_eq!(failing_variable(&[("SESSION_IDLE_SECS", "0")]), "SESSION_IDLE_SECS");
-        assert_eq!(failing_variable(&[("SESSION_IDLE_SECS", "-5")]), "SESSION_IDLE_SECS");
-        assert_eq!(failing_variable(&[("SESSION_IDLE_SECS", "1.5")]), "SESSION_IDLE_SECS");
-        assert_eq!(failing_variable(&[("SESSION_LIFETIME_SECS", "60")]), "SESSION_LIFETIME_SECS");
-        assert_eq!(failing_variable(&[("COOKIE_SECURE", "yes")]), "COOKIE_SECURE");
-        assert_eq!(failing_variable(&[("TRUSTED_PROXIES", "proxy")]), "TRUSTED_PROXIES");
-        assert_eq!(failing_variable(&[("UPDATE_BRANCH", "--upload-pack=x")]), "UPDATE_BRANCH");
-        assert_eq!(failing_variable(&[("UPDATE_BRANCH", "a..b")]), "UPDATE_BRANCH");
+        assert_eq!(
+            failing_variable(&[("SESSION_IDLE_SECS", "0")]),
+            "SESSION_IDLE_SECS"
+        );
+        assert_eq!(
+            failing_variable(&[("SESSION_IDLE_SECS", "-5")]),
+            "SESSION_IDLE_SECS"
+        );
+        assert_eq!(
+            failing_variable(&[("SESSION_IDLE_SECS", "1.5")]),
+            "SESSION_IDLE_SECS"
+        );
+        assert_eq!(
+            failing_variable(&[("SESSION_LIFETIME_SECS", "60")]),
+            "SESSION_LIFETIME_SECS"
+        );
+        assert_eq!(
+            failing_variable(&[("COOKIE_SECURE", "yes")]),
+            "COOKIE_SECURE"
+        );
+        assert_eq!(
+            failing_variable(&[("TRUSTED_PROXIES", "proxy")]),
+            "TRUSTED_PROXIES"
+        );
+        assert_eq!(
+            failing_variable(&[("UPDATE_BRANCH", "--upload-pack=x")]),
+            "UPDATE_BRANCH"
+        );
+        assert_eq!(
+            failing_variable(&[("UPDATE_BRANCH", "a..b")]),
+            "UPDATE_BRANCH"
+        );
         assert_eq!(failing_variable(&[("STUDIO_DIR", "")]), "STUDIO_DIR");
     }
 
@@ -320,7 +376,14 @@ mod tests {
         let over = (MAX_SESSION_SECS + 1).to_string();
         assert!(config(&[("SESSION_IDLE_SECS", "1")]).is_ok());
         assert!(config(&[("SESSION_IDLE_SECS", &max), ("SESSION_LIFETIME_SECS", &max)]).is_ok());
-        assert_eq!(failing_variable(&[("SESSION_LIFETIME_SECS", &over)]), "SESSION_LIFETIME_SECS");
-        assert!(config(&[("SESSION_IDLE_SECS", "100"), ("SESSION_LIFETIME_SECS", "100")]).is_ok());
+        assert_eq!(
+            failing_variable(&[("SESSION_LIFETIME_SECS", &over)]),
+            "SESSION_LIFETIME_SECS"
+        );
+        assert!(config(&[
+            ("SESSION_IDLE_SECS", "100"),
+            ("SESSION_LIFETIME_SECS", "100")
+        ])
+        .is_ok());
     }
 }

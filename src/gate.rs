@@ -105,7 +105,9 @@ impl Gate {
     pub fn open(config: &Config) -> Result<Self, StartupError> {
         let dir = config.studio_dir.clone();
         create_studio_dir(&dir).map_err(|error| StartupError::StudioDir(dir.clone(), error))?;
-        if let Err(error) = crate::component_swap::recover(&crate::component_swap::StudioPaths::new(&dir)) {
+        if let Err(error) =
+            crate::component_swap::recover(&crate::component_swap::StudioPaths::new(&dir))
+        {
             log::error!("cannot clean up an interrupted update: {error}");
         }
 
@@ -115,11 +117,15 @@ impl Gate {
         };
         // Config has checked API_KEY, and load_or_create_api_key has checked the file.
         let api_key = ApiKey::new(&key_text).map_err(|_| {
-            StartupError::Secret(SecretFileError::Invalid(dir.join(secret_file::API_KEY_FILE), "invalid key"))
+            StartupError::Secret(SecretFileError::Invalid(
+                dir.join(secret_file::API_KEY_FILE),
+                "invalid key",
+            ))
         })?;
         drop(key_text);
 
-        let secret = secret_file::load_or_create_session_secret(&dir).map_err(StartupError::Secret)?;
+        let secret =
+            secret_file::load_or_create_session_secret(&dir).map_err(StartupError::Secret)?;
         let session_key = SessionKey::derive(secret.as_bytes(), api_key.fingerprint());
         let revocations = RevocationStore::load(&dir, unix_now())
             .map_err(|error| StartupError::Revocations(dir.clone(), error))?;
@@ -146,13 +152,18 @@ impl Gate {
 
     /// Returns the executable to re-execute, if a backend update asked for a restart.
     pub fn take_restart(&self) -> Option<PathBuf> {
-        self.restart.lock().ok().and_then(|mut target| target.take())
+        self.restart
+            .lock()
+            .ok()
+            .and_then(|mut target| target.take())
     }
 
     /// Returns the client's address: the TCP peer, or the address a trusted proxy forwarded.
     pub fn client_ip(&self, conn: &Conn) -> IpAddr {
         let peer = conn.peer_ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let forwarded = conn.request_headers().get_str(KnownHeaderName::XforwardedFor);
+        let forwarded = conn
+            .request_headers()
+            .get_str(KnownHeaderName::XforwardedFor);
         client_address(peer, forwarded, &self.trusted_proxies)
     }
 
@@ -179,7 +190,10 @@ impl Gate {
     pub fn session_cookie(&self, session: &Session, now: u64) -> String {
         let value = self.session_key.seal(COOKIE_NAME, session);
         let max_age = session.max_age(self.policy, now);
-        format!("{COOKIE_NAME}={value}; {}; Max-Age={max_age}", self.cookie_flags())
+        format!(
+            "{COOKIE_NAME}={value}; {}; Max-Age={max_age}",
+            self.cookie_flags()
+        )
     }
 
     /// Returns the `Set-Cookie` value that deletes the session cookie.
@@ -215,21 +229,32 @@ fn session_cookie_values(conn: &Conn) -> impl Iterator<Item = &str> {
 /// Creates `STUDIO_DIR` with mode 0700 if it does not exist.
 fn create_studio_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 fn load_generated_key(dir: &Path) -> Result<String, StartupError> {
     let (key, created) = secret_file::load_or_create_api_key(dir).map_err(StartupError::Secret)?;
     let path = dir.join(secret_file::API_KEY_FILE);
     if created {
-        log::info!("API_KEY is not set: generated a new API key in {}", path.display());
+        log::info!(
+            "API_KEY is not set: generated a new API key in {}",
+            path.display()
+        );
     } else {
-        log::info!("API_KEY is not set: using the API key in {}", path.display());
+        log::info!(
+            "API_KEY is not set: using the API key in {}",
+            path.display()
+        );
     }
     Ok(key)
 }
 
 /// Returns the current time in Unix seconds.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -33,13 +33,16 @@ impl Log for SecretSafeLogger {
 fn is_allowed(metadata: &Metadata<'_>) -> bool {
     let target = metadata.target();
     let from_http = target == HEADER_LOGGING_TARGET
-        || target.strip_prefix(HEADER_LOGGING_TARGET).is_some_and(|rest| rest.starts_with("::"));
+        || target
+            .strip_prefix(HEADER_LOGGING_TARGET)
+            .is_some_and(|rest| rest.starts_with("::"));
     !(from_http && metadata.level() > Level::Info)
 }
 
 /// Installs the logger. Call once, before anything logs.
 pub fn init() {
-    let logger = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
     let max_level = logger.filter();
     if log::set_boxed_logger(Box::new(SecretSafeLogger(logger))).is_ok() {
         log::set_max_level(max_level);

@@ -61,7 +61,9 @@ impl LoginBodyError {
             Self::UnsupportedMediaType => "Content-Type must be application/json",
             Self::TooLarge => "Request body is larger than 4096 bytes",
             Self::InvalidJson => "Request body is not valid JSON",
-            Self::WrongShape => "Expected an object with a string api_key and an optional string next",
+            Self::WrongShape => {
+                "Expected an object with a string api_key and an optional string next"
+            }
         }
     }
 }
@@ -122,11 +124,24 @@ mod tests {
 
     #[test]
     fn media_type_is_checked() {
-        for content_type in [None, Some("text/plain"), Some("application/jsonx"), Some("")] {
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/jsonx"),
+            Some(""),
+        ] {
             let error = parse_login_body(content_type, br#"{"api_key":"k"}"#).unwrap_err();
-            assert_eq!(error, LoginBodyError::UnsupportedMediaType, "{content_type:?}");
+            assert_eq!(
+                error,
+                LoginBodyError::UnsupportedMediaType,
+                "{content_type:?}"
+            );
         }
-        for content_type in ["application/json; charset=utf-8", "Application/JSON", " application/json "] {
+        for content_type in [
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            " application/json ",
+        ] {
             assert!(parse_login_body(Some(content_type), br#"{"api_key":"k"}"#).is_ok());
         }
     }
@@ -143,7 +158,14 @@ mod tests {
 
     #[test]
     fn invalid_json_is_400() {
-        for body in [&b""[..], b"{", b"{\"api_key\":", b"not json", b"{\"api_key\":\"k\"} x", b"\xff"] {
+        for body in [
+            &b""[..],
+            b"{",
+            b"{\"api_key\":",
+            b"not json",
+            b"{\"api_key\":\"k\"} x",
+            b"\xff",
+        ] {
             let error = parse_login_body(JSON, body).unwrap_err();
             assert_eq!(error, LoginBodyError::InvalidJson, "{body:?}");
             assert_eq!(error.status(), 400);
@@ -163,7 +185,12 @@ mod tests {
             br#"{"key":"k"}"#,
         ] {
             let error = parse_login_body(JSON, body).unwrap_err();
-            assert_eq!(error, LoginBodyError::WrongShape, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                error,
+                LoginBodyError::WrongShape,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
             assert_eq!(error.status(), 422);
         }
     }

@@ -60,13 +60,19 @@ impl LoginLimiter {
         let Some(times) = self.failures.get(&client) else {
             return Ok(());
         };
-        let recent: Vec<u64> = times.iter().copied().filter(|&t| in_window(t, now)).collect();
+        let recent: Vec<u64> = times
+            .iter()
+            .copied()
+            .filter(|&t| in_window(t, now))
+            .collect();
         if recent.len() < MAX_FAILURES {
             return Ok(());
         }
         // The client is released when the oldest failure that keeps it at the limit expires.
         let oldest = recent[recent.len() - MAX_FAILURES];
-        Err(RetryAfter((oldest + WINDOW_SECS).saturating_sub(now).max(1)))
+        Err(RetryAfter(
+            (oldest + WINDOW_SECS).saturating_sub(now).max(1),
+        ))
     }
 
     /// Records a failed attempt by `client` at `now`.

@@ -69,7 +69,9 @@ fn restart(executable: &std::path::Path) -> ExitCode {
 
     log::info!("stopped; starting {}", executable.display());
     log::logger().flush();
-    let error = std::process::Command::new(executable).args(std::env::args_os().skip(1)).exec();
+    let error = std::process::Command::new(executable)
+        .args(std::env::args_os().skip(1))
+        .exec();
     log::error!("cannot start {}: {error}", executable.display());
     ExitCode::FAILURE
 }

@@ -59,7 +59,10 @@ impl Maintenance {
     /// [`MaintenanceGuard::keep_on`]. Dropping the guard on any error path turns it off.
     pub fn enter(&self) -> MaintenanceGuard {
         self.set(true);
-        MaintenanceGuard { maintenance: self.clone(), keep_on: false }
+        MaintenanceGuard {
+            maintenance: self.clone(),
+            keep_on: false,
+        }
     }
 
     /// Sets the switch directly.
@@ -153,7 +156,12 @@ mod tests {
 
     #[test]
     fn page_shows_progress() {
-        let progress = UpdateProgress { files_done: 3, files_total: 10, bytes_done: 2_000_000, bytes_total: 9_000_000 };
+        let progress = UpdateProgress {
+            files_done: 3,
+            files_total: 10,
+            bytes_done: 2_000_000,
+            bytes_total: 9_000_000,
+        };
         assert!(page(Some(progress)).contains("Copied 3 of 10 files (2 of 9 MB)."));
         assert!(!page(None).contains("Copied"));
     }

@@ -48,7 +48,10 @@ fn is_safe_path_text(text: &str) -> bool {
     if !starts_with_single_slash(text) {
         return false;
     }
-    if text.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace()) {
+    if text
+        .chars()
+        .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    {
         return false;
     }
     // A path that starts with one slash has no scheme, but check the first segment anyway so
@@ -246,7 +249,10 @@ mod query_tests {
         let target = "/home?a=1&b=two words/ü";
         let encoded = encode_query_value(target);
         assert_eq!(encoded, "/home%3Fa%3D1%26b%3Dtwo%20words/%C3%BC");
-        assert_eq!(next_from_query(&format!("x=1&next={encoded}")).as_deref(), Some(target));
+        assert_eq!(
+            next_from_query(&format!("x=1&next={encoded}")).as_deref(),
+            Some(target)
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ pub async fn asset(gate: &Arc<Gate>, conn: Conn, relative: &str) -> Conn {
 
 /// The 404 answer: JSON under `/api`, a page elsewhere.
 pub fn not_found(conn: Conn, is_api: bool) -> Conn {
-    let detail = if is_api { "Not Found" } else { "There is no page at this address." };
+    let detail = if is_api {
+        "Not Found"
+    } else {
+        "There is no page at this address."
+    };
     responses::error(conn, is_api, Status::NotFound, detail)
 }
 
@@ -48,7 +52,12 @@ async fn page(gate: &Arc<Gate>, conn: Conn, name: &str) -> Conn {
         Some(asset) => send_asset(conn, asset, "no-store"),
         None => {
             log::error!("the frontend has no {name}");
-            responses::error(conn, false, Status::InternalServerError, "The page is missing.")
+            responses::error(
+                conn,
+                false,
+                Status::InternalServerError,
+                "The page is missing.",
+            )
         }
     }
 }

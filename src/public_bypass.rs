@@ -15,7 +15,9 @@ pub struct PublicPath;
 /// Returns true if the canonical `path` needs no credentials.
 pub fn is_public_path(path: &str) -> bool {
     matches!(path, "/login" | "/api/auth/login" | "/api/health")
-        || path.strip_prefix("/static/").is_some_and(|rest| !rest.is_empty())
+        || path
+            .strip_prefix("/static/")
+            .is_some_and(|rest| !rest.is_empty())
 }
 
 /// Marks public requests with [`PublicPath`].
@@ -38,7 +40,13 @@ mod tests {
 
     #[test]
     fn exactly_the_public_paths() {
-        for path in ["/login", "/api/auth/login", "/api/health", "/static/app.css", "/static/a/b"] {
+        for path in [
+            "/login",
+            "/api/auth/login",
+            "/api/health",
+            "/static/app.css",
+            "/static/a/b",
+        ] {
             assert!(is_public_path(path), "{path}");
         }
         for path in [

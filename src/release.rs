@@ -40,7 +40,10 @@ impl Version {
             .collect();
         match parts {
             Ok(parts) if parts.len() <= MAX_VERSION_PARTS => Ok(Self(parts)),
-            _ => Err(format!("'{}' is not a version of dotted numbers", shorten(text))),
+            _ => Err(format!(
+                "'{}' is not a version of dotted numbers",
+                shorten(text)
+            )),
         }
     }
 }
@@ -83,7 +86,9 @@ impl fmt::Display for Version {
 pub fn is_component_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() <= 64
-        && bytes.next().is_some_and(|first| first.is_ascii_alphanumeric())
+        && bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphanumeric())
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
@@ -108,9 +113,8 @@ struct ReleaseFile {
 impl Release {
     /// Parses and checks a release's `version.json`. The error says what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let file: ReleaseFile = serde_json::from_slice(bytes).map_err(|error| {
-            format!("version.json of the release is invalid: {error}")
-        })?;
+        let file: ReleaseFile = serde_json::from_slice(bytes)
+            .map_err(|error| format!("version.json of the release is invalid: {error}"))?;
         Version::parse(&file.app_version).map_err(|error| format!("app_version: {error}"))?;
         let min_runtime =
             Version::parse(&file.min_runtime).map_err(|error| format!("min_runtime: {error}"))?;
@@ -120,7 +124,11 @@ impl Release {
             }
             Version::parse(version).map_err(|error| format!("component {name}: {error}"))?;
         }
-        Ok(Self { app_version: file.app_version, min_runtime, components: file.components })
+        Ok(Self {
+            app_version: file.app_version,
+            min_runtime,
+            components: file.components,
+        })
     }
 }
 
@@ -163,15 +171,23 @@ pub fn plan(
     is_present: impl Fn(&str) -> bool,
 ) -> Plan {
     if release.min_runtime > *runtime {
-        return Plan::Blocked { needs: release.min_runtime.clone() };
+        return Plan::Blocked {
+            needs: release.min_runtime.clone(),
+        };
     }
     let changed: Vec<String> = release
         .components
         .iter()
         .filter(|(name, _)| !skip.contains(*name))
         .filter(|(name, version)| {
-            let newer = match local.components.get(*name).map(|local| Version::parse(local)) {
-                Some(Ok(installed)) => Version::parse(version).is_ok_and(|offered| offered > installed),
+            let newer = match local
+                .components
+                .get(*name)
+                .map(|local| Version::parse(local))
+            {
+                Some(Ok(installed)) => {
+                    Version::parse(version).is_ok_and(|offered| offered > installed)
+                }
                 Some(Err(_)) | None => true,
             };
             newer || !is_present(name)
@@ -227,13 +243,19 @@ mod tests {
         Release {
             app_version: "2.0.0".into(),
             min_runtime: version("0.1.0"),
-            components: components.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            components: components
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
     fn local(components: &[(&str, &str)]) -> LocalVersions {
         LocalVersions {
-            components: components.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            components: components
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             ..LocalVersions::default()
         }
     }
@@ -248,7 +270,18 @@ mod tests {
 
     #[test]
     fn bad_versions_are_rejected() {
-        for text in ["", "1.", ".1", "1..2", "v1", "1.2-beta", "1 .2", "-1", "1.2.3.4.5.6.7.8.9", "99999999999999999999"] {
+        for text in [
+            "",
+            "1.",
+            ".1",
+            "1..2",
+            "v1",
+            "1.2-beta",
+            "1 .2",
+            "-1",
+            "1.2.3.4.5.6.7.8.9",
+            "99999999999999999999",
+        ] {
             assert!(Version::parse(text).is_err(), "{text}");
         }
     }
@@ -260,10 +293,22 @@ mod tests {
         let cases: [(&[u8], &str); 6] = [
             (b"not json", "invalid"),
             (br#"{"app_version":"1.0","components":{}}"#, "min_runtime"),
-            (br#"{"app_version":"x","min_runtime":"0.1","components":{}}"#, "app_version"),
-            (br#"{"app_version":"1","min_runtime":"0.1","components":{"../etc":"1"}}"#, "not allowed"),
-            (br#"{"app_version":"1","min_runtime":"0.1","components":{"a":"one"}}"#, "component a"),
-            (br#"{"app_version":"1","min_runtime":"0.1","components":[]}"#, "invalid"),
+            (
+                br#"{"app_version":"x","min_runtime":"0.1","components":{}}"#,
+                "app_version",
+            ),
+            (
+                br#"{"app_version":"1","min_runtime":"0.1","components":{"../etc":"1"}}"#,
+                "not allowed",
+            ),
+            (
+                br#"{"app_version":"1","min_runtime":"0.1","components":{"a":"one"}}"#,
+                "component a",
+            ),
+            (
+                br#"{"app_version":"1","min_runtime":"0.1","components":[]}"#,
+                "invalid",
+            ),
         ];
         for (bytes, expected) in cases {
             let error = Release::parse(bytes).unwrap_err();
@@ -276,7 +321,17 @@ mod tests {
         for name in ["frontend", "backend", "model-pack_2", "v1.2"] {
             assert!(is_component_name(name), "{name}");
         }
-        for name in ["", ".", "..", ".git", "a/b", "a\\b", "-x", &"a".repeat(65), "a b"] {
+        for name in [
+            "",
+            ".",
+            "..",
+            ".git",
+            "a/b",
+            "a\\b",
+            "-x",
+            &"a".repeat(65),
+            "a b",
+        ] {
             assert!(!is_component_name(name), "{name}");
         }
     }
@@ -285,22 +340,40 @@ mod tests {
     fn newer_and_missing_components_are_planned() {
         let release = release(&[("frontend", "1.2"), ("backend", "1.0"), ("models", "3")]);
         let local = local(&[("frontend", "1.1"), ("backend", "1.0")]);
-        let plan = plan(&release, &local, &BTreeSet::new(), &version("0.1.0"), |_| true);
-        assert_eq!(plan, Plan::Install(vec!["frontend".into(), "models".into()]));
+        let plan = plan(
+            &release,
+            &local,
+            &BTreeSet::new(),
+            &version("0.1.0"),
+            |_| true,
+        );
+        assert_eq!(
+            plan,
+            Plan::Install(vec!["frontend".into(), "models".into()])
+        );
     }
 
     #[test]
     fn skipped_components_are_not_planned() {
         let release = release(&[("frontend", "1.2")]);
         let skip = BTreeSet::from(["frontend".to_string()]);
-        assert_eq!(plan(&release, &local(&[]), &skip, &version("0.1.0"), |_| true), Plan::UpToDate);
+        assert_eq!(
+            plan(&release, &local(&[]), &skip, &version("0.1.0"), |_| true),
+            Plan::UpToDate
+        );
     }
 
     #[test]
     fn missing_folder_is_reinstalled() {
         let release = release(&[("frontend", "1.0")]);
         let local = local(&[("frontend", "1.0")]);
-        let plan = plan(&release, &local, &BTreeSet::new(), &version("0.1.0"), |_| false);
+        let plan = plan(
+            &release,
+            &local,
+            &BTreeSet::new(),
+            &version("0.1.0"),
+            |_| false,
+        );
         assert_eq!(plan, Plan::Install(vec!["frontend".into()]));
     }
 
@@ -308,15 +381,35 @@ mod tests {
     fn older_release_changes_nothing() {
         let release = release(&[("frontend", "1.0")]);
         let local = local(&[("frontend", "1.0.1")]);
-        assert_eq!(plan(&release, &local, &BTreeSet::new(), &version("0.1.0"), |_| true), Plan::UpToDate);
+        assert_eq!(
+            plan(
+                &release,
+                &local,
+                &BTreeSet::new(),
+                &version("0.1.0"),
+                |_| true
+            ),
+            Plan::UpToDate
+        );
     }
 
     #[test]
     fn newer_runtime_requirement_blocks() {
         let mut release = release(&[("frontend", "9")]);
         release.min_runtime = version("0.2");
-        let plan = plan(&release, &local(&[]), &BTreeSet::new(), &version("0.1.9"), |_| true);
-        assert_eq!(plan, Plan::Blocked { needs: version("0.2") });
+        let plan = plan(
+            &release,
+            &local(&[]),
+            &BTreeSet::new(),
+            &version("0.1.9"),
+            |_| true,
+        );
+        assert_eq!(
+            plan,
+            Plan::Blocked {
+                needs: version("0.2")
+            }
+        );
     }
 
     #[test]

@@ -38,8 +38,9 @@ pub fn fetch_release(repo: &str, branch: &str, clone_dir: &Path) -> Result<(), F
         }
     }
     if clone_dir.exists() {
-        std::fs::remove_dir_all(clone_dir)
-            .map_err(|error| FetchError(format!("cannot remove {}: {error}", clone_dir.display())))?;
+        std::fs::remove_dir_all(clone_dir).map_err(|error| {
+            FetchError(format!("cannot remove {}: {error}", clone_dir.display()))
+        })?;
     }
     clone(repo, branch, clone_dir)
 }
@@ -47,7 +48,9 @@ pub fn fetch_release(repo: &str, branch: &str, clone_dir: &Path) -> Result<(), F
 fn update_clone(repo: &str, branch: &str, clone_dir: &Path) -> Result<(), FetchError> {
     let dir = clone_dir.to_string_lossy();
     run_git(&["-C", &dir, "remote", "set-url", "origin", "--", repo])?;
-    run_git(&["-C", &dir, "fetch", "--quiet", "--depth", "1", "origin", "--", branch])?;
+    run_git(&[
+        "-C", &dir, "fetch", "--quiet", "--depth", "1", "origin", "--", branch,
+    ])?;
     run_git(&["-C", &dir, "reset", "--quiet", "--hard", "FETCH_HEAD"])?;
     run_git(&["-C", &dir, "clean", "--quiet", "-d", "--force", "-x"])
 }
@@ -55,7 +58,18 @@ fn update_clone(repo: &str, branch: &str, clone_dir: &Path) -> Result<(), FetchE
 fn clone(repo: &str, branch: &str, clone_dir: &Path) -> Result<(), FetchError> {
     let dir = clone_dir.to_string_lossy();
     let url = local_path_as_url(repo);
-    run_git(&["clone", "--quiet", "--depth", "1", "--single-branch", "--branch", branch, "--", &url, &dir])
+    run_git(&[
+        "clone",
+        "--quiet",
+        "--depth",
+        "1",
+        "--single-branch",
+        "--branch",
+        branch,
+        "--",
+        &url,
+        &dir,
+    ])
 }
 
 /// Turns a plain local path into a `file://` URL, because git ignores `--depth` for plain
@@ -100,9 +114,15 @@ fn run_git(args: &[&str]) -> Result<(), FetchError> {
                 let _ = child.kill();
                 let _ = child.wait();
                 let limit = GIT_TIME_LIMIT.as_secs();
-                return Err(FetchError(format!("git {name} timed out after {limit} seconds")));
+                return Err(FetchError(format!(
+                    "git {name} timed out after {limit} seconds"
+                )));
             }
-            Err(error) => return Err(FetchError(format!("waiting for git {name} failed: {error}"))),
+            Err(error) => {
+                return Err(FetchError(format!(
+                    "waiting for git {name} failed: {error}"
+                )))
+            }
         }
     };
     let output = reader.join().unwrap_or_default();
@@ -111,7 +131,10 @@ fn run_git(args: &[&str]) -> Result<(), FetchError> {
     }
     let mut text = String::from_utf8_lossy(&output).trim().to_owned();
     if text.len() > MAX_ERROR_OUTPUT {
-        let cut = (0..=MAX_ERROR_OUTPUT).rev().find(|&index| text.is_char_boundary(index)).unwrap_or(0);
+        let cut = (0..=MAX_ERROR_OUTPUT)
+            .rev()
+            .find(|&index| text.is_char_boundary(index))
+            .unwrap_or(0);
         text.truncate(cut);
     }
     Err(FetchError(format!("git {name} failed ({status}): {text}")))

@@ -27,7 +27,12 @@ pub async fn read_json_body(
     if declared_length.is_some_and(|length| length > max_len as u64) {
         return Err(LoginBodyError::TooLarge);
     }
-    match conn.request_body().with_max_len(max_len as u64).read_bytes().await {
+    match conn
+        .request_body()
+        .with_max_len(max_len as u64)
+        .read_bytes()
+        .await
+    {
         Ok(body) => Ok(Some(body)),
         Err(trillium::Error::ReceivedBodyTooLong(_)) => Err(LoginBodyError::TooLarge),
         // trillium-http 1.6.1 reports a chunked body past the limit as this I/O error kind.

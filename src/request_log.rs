@@ -18,7 +18,9 @@ impl Handler for RequestLog {
     }
 
     async fn before_send(&self, conn: Conn) -> Conn {
-        let path = conn.state::<RequestPath>().map_or("(non-canonical)", |path| path.as_str());
+        let path = conn
+            .state::<RequestPath>()
+            .map_or("(non-canonical)", |path| path.as_str());
         let status = conn.status().map_or(404, |status| status as u16);
         let elapsed = conn.start_time().elapsed();
         log::info!(target: "studio_gate::request", "{} {path} {status} {elapsed:?}", conn.method());

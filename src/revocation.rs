@@ -32,7 +32,9 @@ pub struct RevocationList {
 impl RevocationList {
     /// Returns true if `id` was revoked and its entry has not expired at `now`.
     pub fn contains(&self, id: &SessionId, now: u64) -> bool {
-        self.entries.get(id).is_some_and(|&expires_at| now < expires_at)
+        self.entries
+            .get(id)
+            .is_some_and(|&expires_at| now < expires_at)
     }
 
     /// Revokes `id` until `expires_at`. Returns false if a live entry had to be dropped to
@@ -41,7 +43,11 @@ impl RevocationList {
         self.entries.retain(|_, &mut expiry| now < expiry);
         let mut dropped_live_entry = false;
         if !self.entries.contains_key(&id) && self.entries.len() >= MAX_ENTRIES {
-            let soonest = self.entries.iter().min_by_key(|(_, &expiry)| expiry).map(|(id, _)| *id);
+            let soonest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, &expiry)| expiry)
+                .map(|(id, _)| *id);
             if let Some(soonest) = soonest {
                 self.entries.remove(&soonest);
                 dropped_live_entry = true;
@@ -122,14 +128,24 @@ impl RevocationStore {
         };
         let (list, unreadable) = RevocationList::from_file_text(&text, now);
         if unreadable > 0 {
-            log::warn!("skipped {unreadable} unreadable lines in {}", path.display());
+            log::warn!(
+                "skipped {unreadable} unreadable lines in {}",
+                path.display()
+            );
         }
-        Ok(Self { path, list: RwLock::new(list), writer: smol::lock::Mutex::new(()) })
+        Ok(Self {
+            path,
+            list: RwLock::new(list),
+            writer: smol::lock::Mutex::new(()),
+        })
     }
 
     /// Returns true if `id` is revoked at `now`.
     pub fn is_revoked(&self, id: &SessionId, now: u64) -> bool {
-        self.list.read().map(|list| list.contains(id, now)).unwrap_or(true)
+        self.list
+            .read()
+            .map(|list| list.contains(id, now))
+            .unwrap_or(true)
     }
 
     /// Revokes `id` until `expires_at` and writes the list to disk before returning.
@@ -138,7 +154,10 @@ impl RevocationStore {
     pub async fn revoke(&self, id: SessionId, expires_at: u64, now: u64) -> io::Result<()> {
         let _writer = self.writer.lock().await;
         let text = {
-            let mut list = self.list.write().map_err(|_| io::Error::other("revocation list lock poisoned"))?;
+            let mut list = self
+                .list
+                .write()
+                .map_err(|_| io::Error::other("revocation list lock poisoned"))?;
             if !list.insert(id, expires_at, now) {
                 log::warn!("revocation list is full ({MAX_ENTRIES} entries); dropped the entry expiring soonest");
             }

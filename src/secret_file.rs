@@ -79,7 +79,9 @@ pub fn load_or_create_session_secret(dir: &Path) -> Result<SessionSecret, Secret
         getrandom::getrandom(&mut bytes).map_err(SecretFileError::Random)?;
         Ok(format!("{}\n", hex(&bytes)))
     })?;
-    parse_session_secret(&text).map(SessionSecret).map_err(|problem| SecretFileError::Invalid(path, problem))
+    parse_session_secret(&text)
+        .map(SessionSecret)
+        .map_err(|problem| SecretFileError::Invalid(path, problem))
 }
 
 /// Loads `STUDIO_DIR/.api_key`, creating it with a random key if missing. Returns the key
@@ -88,7 +90,9 @@ pub fn load_or_create_api_key(dir: &Path) -> Result<(String, bool), SecretFileEr
     let path = dir.join(API_KEY_FILE);
     let existed = path.exists();
     let text = load_or_create(&path, || {
-        crate::api_key::generate_api_key().map(|key| format!("{key}\n")).map_err(SecretFileError::Random)
+        crate::api_key::generate_api_key()
+            .map(|key| format!("{key}\n"))
+            .map_err(SecretFileError::Random)
     })?;
     let key = text.trim().to_owned();
     if let Err(error) = crate::api_key::ApiKey::new(&key) {
@@ -147,7 +151,11 @@ pub fn create_private_file(path: &Path, content: &[u8]) -> io::Result<()> {
 }
 
 fn write_and_link(temporary: &Path, path: &Path, content: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(temporary)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temporary)?;
     file.write_all(content)?;
     file.sync_all()?;
     drop(file);
@@ -159,7 +167,10 @@ fn write_and_link(temporary: &Path, path: &Path, content: &[u8]) -> io::Result<(
 pub fn temporary_sibling(path: &Path) -> io::Result<PathBuf> {
     let mut suffix = [0u8; 8];
     getrandom::getrandom(&mut suffix).map_err(io::Error::other)?;
-    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("file");
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("file");
     Ok(path.with_file_name(format!(".{name}.{}.tmp", hex(&suffix))))
 }
 
@@ -200,10 +211,12 @@ fn read_small_file(path: &Path) -> io::Result<String> {
 /// Formats bytes as lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
 }
 
 #[cfg(test)]
@@ -238,7 +251,13 @@ mod tests {
 
     #[test]
     fn bad_secret_files_are_rejected() {
-        for content in ["", "\n", &"a".repeat(63), &format!("{}g", "a".repeat(64)), &"a b".repeat(40)] {
+        for content in [
+            "",
+            "\n",
+            &"a".repeat(63),
+            &format!("{}g", "a".repeat(64)),
+            &"a b".repeat(40),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join(SESSION_SECRET_FILE);
             create_private_file(&path, content.as_bytes()).unwrap();
@@ -285,7 +304,11 @@ mod tests {
         let error = create_private_file(&path, b"second").unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read_to_string(&path).unwrap(), "first");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temporary file left behind"
+        );
     }
 
     #[test]

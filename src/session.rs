@@ -103,12 +103,19 @@ pub struct Session {
 impl Session {
     /// Starts a session that logs in at `now`.
     pub fn new(id: SessionId, now: u64) -> Self {
-        Self { id, login_time: now, issue_time: now }
+        Self {
+            id,
+            login_time: now,
+            issue_time: now,
+        }
     }
 
     /// Returns the same session issued again at `now`, for sliding expiration.
     pub fn renewed(&self, now: u64) -> Self {
-        Self { issue_time: now, ..*self }
+        Self {
+            issue_time: now,
+            ..*self
+        }
     }
 
     /// Returns the cookie's `Max-Age` at `now`: the idle timeout, cut short by the lifetime.
@@ -178,7 +185,13 @@ impl SessionKey {
     /// authentic and inside its validity window, and `None` for anything else.
     ///
     /// Total: any string is a valid input, and the answer never says why a value failed.
-    pub fn open(&self, name: &str, value: &str, policy: SessionPolicy, now: u64) -> Option<Session> {
+    pub fn open(
+        &self,
+        name: &str,
+        value: &str,
+        policy: SessionPolicy,
+        now: u64,
+    ) -> Option<Session> {
         let session = self.open_authentic(name, value)?;
         session.is_current(policy, now).then_some(session)
     }
@@ -229,7 +242,10 @@ impl SessionKey {
 mod tests {
     use super::*;
 
-    const POLICY: SessionPolicy = SessionPolicy { idle_secs: 86_400, lifetime_secs: 604_800 };
+    const POLICY: SessionPolicy = SessionPolicy {
+        idle_secs: 86_400,
+        lifetime_secs: 604_800,
+    };
     const LOGIN: u64 = 1_780_000_000;
 
     fn key() -> SessionKey {
@@ -246,13 +262,20 @@ mod tests {
         let fingerprint = *blake3::hash(b"fixed api key").as_bytes();
         let key = SessionKey::derive(secret, &fingerprint);
         let id = SessionId::from_bytes(*b"0123456789abcdef");
-        let session = Session { id, login_time: 1_780_000_000, issue_time: 1_780_000_100 };
+        let session = Session {
+            id,
+            login_time: 1_780_000_000,
+            issue_time: 1_780_000_100,
+        };
 
         let value = key.seal(COOKIE_NAME, &session);
 
         assert_eq!(value.len(), ENCODED_LEN);
         assert_eq!(value, KNOWN_VALUE);
-        assert_eq!(key.open(COOKIE_NAME, KNOWN_VALUE, POLICY, 1_780_000_200), Some(session));
+        assert_eq!(
+            key.open(COOKIE_NAME, KNOWN_VALUE, POLICY, 1_780_000_200),
+            Some(session)
+        );
     }
 
     /// The cookie value for the fixed inputs above. A change here breaks every issued cookie.
@@ -262,15 +285,22 @@ mod tests {
     #[test]
     fn sealed_value_opens() {
         let value = key().seal(COOKIE_NAME, &session());
-        assert_eq!(key().open(COOKIE_NAME, &value, POLICY, LOGIN), Some(session()));
+        assert_eq!(
+            key().open(COOKIE_NAME, &value, POLICY, LOGIN),
+            Some(session())
+        );
     }
 
     #[test]
     fn idle_timeout_is_exact() {
         let value = key().seal(COOKIE_NAME, &session());
         let last_valid = LOGIN + POLICY.idle_secs - 1;
-        assert!(key().open(COOKIE_NAME, &value, POLICY, last_valid).is_some());
-        assert!(key().open(COOKIE_NAME, &value, POLICY, last_valid + 1).is_none());
+        assert!(key()
+            .open(COOKIE_NAME, &value, POLICY, last_valid)
+            .is_some());
+        assert!(key()
+            .open(COOKIE_NAME, &value, POLICY, last_valid + 1)
+            .is_none());
     }
 
     #[test]
@@ -287,13 +317,30 @@ mod tests {
     fn future_issue_time_is_allowed_within_skew_only() {
         let within = session().renewed(LOGIN + MAX_CLOCK_SKEW_SECS);
         let beyond = session().renewed(LOGIN + MAX_CLOCK_SKEW_SECS + 1);
-        assert!(key().open(COOKIE_NAME, &key().seal(COOKIE_NAME, &within), POLICY, LOGIN).is_some());
-        assert!(key().open(COOKIE_NAME, &key().seal(COOKIE_NAME, &beyond), POLICY, LOGIN).is_none());
+        assert!(key()
+            .open(
+                COOKIE_NAME,
+                &key().seal(COOKIE_NAME, &within),
+                POLICY,
+                LOGIN
+            )
+            .is_some());
+        assert!(key()
+            .open(
+                COOKIE_NAME,
+                &key().seal(COOKIE_NAME, &beyond),
+                POLICY,
+                LOGIN
+            )
+            .is_none());
     }
 
     #[test]
     fn issue_before_login_is_rejected() {
-        let backwards = Session { issue_time: LOGIN - 1, ..session() };
+        let backwards = Session {
+            issue_time: LOGIN - 1,
+            ..session()
+        };
         let value = key().seal(COOKIE_NAME, &backwards);
         assert!(key().open(COOKIE_NAME, &value, POLICY, LOGIN).is_none());
     }
@@ -310,8 +357,12 @@ mod tests {
         let value = key().seal(COOKIE_NAME, &session());
         let other_api_key = SessionKey::derive(&[7u8; 32], &[10u8; 32]);
         let other_secret = SessionKey::derive(&[8u8; 32], &[9u8; 32]);
-        assert!(other_api_key.open(COOKIE_NAME, &value, POLICY, LOGIN).is_none());
-        assert!(other_secret.open(COOKIE_NAME, &value, POLICY, LOGIN).is_none());
+        assert!(other_api_key
+            .open(COOKIE_NAME, &value, POLICY, LOGIN)
+            .is_none());
+        assert!(other_secret
+            .open(COOKIE_NAME, &value, POLICY, LOGIN)
+            .is_none());
     }
 
     #[test]
@@ -325,7 +376,10 @@ mod tests {
                 }
                 changed[position] = replacement;
                 let changed: String = changed.into_iter().collect();
-                assert!(key().open(COOKIE_NAME, &changed, POLICY, LOGIN).is_none(), "{position}");
+                assert!(
+                    key().open(COOKIE_NAME, &changed, POLICY, LOGIN).is_none(),
+                    "{position}"
+                );
             }
         }
     }
@@ -333,15 +387,23 @@ mod tests {
     #[test]
     fn truncated_and_extended_values_are_rejected() {
         let value = key().seal(COOKIE_NAME, &session());
-        assert!(key().open(COOKIE_NAME, &value[..ENCODED_LEN - 1], POLICY, LOGIN).is_none());
-        assert!(key().open(COOKIE_NAME, &format!("{value}A"), POLICY, LOGIN).is_none());
-        assert!(key().open(COOKIE_NAME, &format!("{value}="), POLICY, LOGIN).is_none());
+        assert!(key()
+            .open(COOKIE_NAME, &value[..ENCODED_LEN - 1], POLICY, LOGIN)
+            .is_none());
+        assert!(key()
+            .open(COOKIE_NAME, &format!("{value}A"), POLICY, LOGIN)
+            .is_none());
+        assert!(key()
+            .open(COOKIE_NAME, &format!("{value}="), POLICY, LOGIN)
+            .is_none());
         assert!(key().open(COOKIE_NAME, "", POLICY, LOGIN).is_none());
     }
 
     #[test]
     fn standard_alphabet_is_rejected() {
-        let raw = URL_SAFE_NO_PAD.decode(key().seal(COOKIE_NAME, &session())).unwrap();
+        let raw = URL_SAFE_NO_PAD
+            .decode(key().seal(COOKIE_NAME, &session()))
+            .unwrap();
         let standard = base64::engine::general_purpose::STANDARD.encode(&raw);
         assert!(key().open(COOKIE_NAME, &standard, POLICY, LOGIN).is_none());
     }

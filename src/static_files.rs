@@ -38,7 +38,11 @@ impl Asset {
     fn new(name: &str, body: Arc<[u8]>) -> Self {
         let digest = blake3::hash(&body);
         let etag = format!("\"{}\"", &digest.to_hex()[..32]);
-        Self { body, content_type: content_type(name), etag }
+        Self {
+            body,
+            content_type: content_type(name),
+            etag,
+        }
     }
 
     /// Returns true if `if_none_match` (an `If-None-Match` header) names this asset.
@@ -65,7 +69,11 @@ impl Frontend {
         collect_bundled(&BUNDLED, &mut bundled);
         let component_dir = studio_dir.join("components").join("frontend");
         let installed = RwLock::new(component_dir.is_dir());
-        Self { bundled, component_dir, installed }
+        Self {
+            bundled,
+            component_dir,
+            installed,
+        }
     }
 
     /// Switches between the component on disk and the bundled files, after an update.
@@ -77,7 +85,10 @@ impl Frontend {
 
     /// Returns true if files come from an installed `frontend` component.
     pub fn uses_component(&self) -> bool {
-        self.installed.read().map(|installed| *installed).unwrap_or(false)
+        self.installed
+            .read()
+            .map(|installed| *installed)
+            .unwrap_or(false)
     }
 
     /// Finds the file at `relative` (a decoded path below the frontend root, no leading `/`).
@@ -104,7 +115,9 @@ impl Frontend {
 /// none of the last three, but this check does not rely on it.
 fn is_servable_name(relative: &str) -> bool {
     !relative.is_empty()
-        && relative.split('/').all(|segment| !segment.is_empty() && !segment.starts_with('.'))
+        && relative
+            .split('/')
+            .all(|segment| !segment.is_empty() && !segment.starts_with('.'))
         && !relative.contains('\\')
         && !relative.contains('\0')
 }
@@ -146,7 +159,9 @@ fn collect_bundled(dir: &Dir<'static>, assets: &mut HashMap<String, Asset>) {
 
 /// Returns the `Content-Type` for a file name, by its extension.
 pub fn content_type(name: &str) -> &'static str {
-    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
     match extension.as_deref() {
         Some("html" | "htm") => "text/html; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",

@@ -24,8 +24,13 @@ pub fn health(conn: Conn) -> Conn {
 /// uptime and pid.
 pub async fn status(gate: &Arc<Gate>, conn: Conn) -> Conn {
     let dir = gate.studio_dir.clone();
-    let (components, disk) = smol::unblock(move || (installed_components(&dir), disk_usage(&dir))).await;
-    let update = gate.update_status.lock().map(|status| status.clone()).unwrap_or_default();
+    let (components, disk) =
+        smol::unblock(move || (installed_components(&dir), disk_usage(&dir))).await;
+    let update = gate
+        .update_status
+        .lock()
+        .map(|status| status.clone())
+        .unwrap_or_default();
     let body = json!({
         "app_version": APP_VERSION,
         "maintenance": gate.maintenance.is_on(),
@@ -81,7 +86,10 @@ fn disk_usage(dir: &Path) -> serde_json::Value {
             let block = stats.f_frsize;
             let total = stats.f_blocks.saturating_mul(block);
             let free = stats.f_bavail.saturating_mul(block);
-            let used = stats.f_blocks.saturating_sub(stats.f_bfree).saturating_mul(block);
+            let used = stats
+                .f_blocks
+                .saturating_sub(stats.f_bfree)
+                .saturating_mul(block);
             json!({ "total_bytes": total, "used_bytes": used, "free_bytes": free })
         }
         Err(error) => {

@@ -47,7 +47,10 @@ struct UpdateRequest {
 enum Outcome {
     Blocked(String),
     UpToDate,
-    Installed { names: Vec<String>, restart_needed: bool },
+    Installed {
+        names: Vec<String>,
+        restart_needed: bool,
+    },
     FetchFailed(String),
     Failed(String),
 }
@@ -57,7 +60,9 @@ struct RunningFlag(Arc<AtomicBool>);
 
 impl RunningFlag {
     fn take(flag: &Arc<AtomicBool>) -> Option<Self> {
-        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).ok().map(|_| Self(flag.clone()))
+        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Self(flag.clone()))
     }
 }
 
@@ -92,10 +97,15 @@ pub async fn run_update(gate: &Arc<Gate>, mut conn: Conn) -> Conn {
 }
 
 async fn read_update_request(conn: &mut Conn) -> Result<UpdateRequest, (Status, &'static str)> {
-    let body = read_json_body(conn, MAX_BODY_LEN, true).await.map_err(|error| match error {
-        LoginBodyError::WrongShape => (Status::UnprocessableEntity, SHAPE_DETAIL),
-        other => (Status::try_from(other.status()).unwrap_or(Status::BadRequest), generic_detail(other)),
-    })?;
+    let body = read_json_body(conn, MAX_BODY_LEN, true)
+        .await
+        .map_err(|error| match error {
+            LoginBodyError::WrongShape => (Status::UnprocessableEntity, SHAPE_DETAIL),
+            other => (
+                Status::try_from(other.status()).unwrap_or(Status::BadRequest),
+                generic_detail(other),
+            ),
+        })?;
     let Some(body) = body else {
         return Ok(UpdateRequest::default());
     };
@@ -129,7 +139,9 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
             Ok(release) => release,
             Err(error) => return Outcome::Failed(error),
         },
-        Err(error) => return Outcome::Failed(format!("the release has no readable version.json: {error}")),
+        Err(error) => {
+            return Outcome::Failed(format!("the release has no readable version.json: {error}"))
+        }
     };
 
     // Compare versions.
@@ -139,7 +151,8 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
         Err(error) => return Outcome::Failed(error.0),
     };
     // A pre-release suffix (`1.2.0-beta`) does not take part in the comparison.
-    let runtime = Version::parse(APP_VERSION.split(['-', '+']).next().unwrap_or_default()).unwrap_or_default();
+    let runtime = Version::parse(APP_VERSION.split(['-', '+']).next().unwrap_or_default())
+        .unwrap_or_default();
     let names = match release::plan(&release, &local, skip, &runtime, |name| paths.component(name).is_dir()) {
         Plan::Blocked { needs } => {
             return Outcome::Blocked(format!(
@@ -157,7 +170,9 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
     let merged = release::merged_versions(&local, &release, &names, &update_id);
     let progress = |progress: UpdateProgress| set_progress(gate, progress);
     if let Err(error) = component_swap::install(&paths, &clone_dir, &names, &merged, &progress) {
-        return Outcome::Failed(format!("the update failed and nothing was changed: {error}"));
+        return Outcome::Failed(format!(
+            "the update failed and nothing was changed: {error}"
+        ));
     }
     gate.frontend.refresh();
 
@@ -169,7 +184,10 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
             *target = Some(restart_executable(&paths));
         }
     }
-    Outcome::Installed { names, restart_needed }
+    Outcome::Installed {
+        names,
+        restart_needed,
+    }
 }
 
 fn random_id() -> [u8; 16] {
@@ -187,12 +205,14 @@ pub fn restart_executable(paths: &StudioPaths) -> PathBuf {
     if is_executable(&shipped) {
         return shipped;
     }
-    std::env::current_exe().unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()))
+    std::env::current_exe()
+        .unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(path)
+        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
 }
 
 fn set_state(gate: &Gate, state: UpdateState, progress: Option<UpdateProgress>) {
@@ -238,7 +258,13 @@ fn record(gate: &Gate, outcome: &Outcome) {
 }
 
 fn answer(conn: Conn, outcome: Outcome) -> Conn {
-    let restart = matches!(outcome, Outcome::Installed { restart_needed: true, .. });
+    let restart = matches!(
+        outcome,
+        Outcome::Installed {
+            restart_needed: true,
+            ..
+        }
+    );
     let (status, body) = outcome_body(&outcome);
     let conn = responses::json(conn, status, &body);
     if restart {
@@ -250,14 +276,18 @@ fn answer(conn: Conn, outcome: Outcome) -> Conn {
 
 fn outcome_body(outcome: &Outcome) -> (Status, serde_json::Value) {
     match outcome {
-        Outcome::Blocked(message) => {
-            (Status::Ok, json!({ "updated": [], "blocked": true, "message": message }))
-        }
+        Outcome::Blocked(message) => (
+            Status::Ok,
+            json!({ "updated": [], "blocked": true, "message": message }),
+        ),
         Outcome::UpToDate => (
             Status::Ok,
             json!({ "updated": [], "restart_needed": false, "message": "Everything up to date" }),
         ),
-        Outcome::Installed { names, restart_needed } => (
+        Outcome::Installed {
+            names,
+            restart_needed,
+        } => (
             Status::Ok,
             json!({
                 "updated": names,
@@ -265,12 +295,14 @@ fn outcome_body(outcome: &Outcome) -> (Status, serde_json::Value) {
                 "message": format!("Updated: {}", names.join(", ")),
             }),
         ),
-        Outcome::FetchFailed(error) => {
-            (Status::BadGateway, json!({ "detail": format!("Fetching the release failed: {error}") }))
-        }
-        Outcome::Failed(error) => {
-            (Status::InternalServerError, json!({ "detail": format!("Update failed: {error}") }))
-        }
+        Outcome::FetchFailed(error) => (
+            Status::BadGateway,
+            json!({ "detail": format!("Fetching the release failed: {error}") }),
+        ),
+        Outcome::Failed(error) => (
+            Status::InternalServerError,
+            json!({ "detail": format!("Update failed: {error}") }),
+        ),
     }
 }
 
@@ -282,7 +314,9 @@ pub fn redact_url_credentials(text: &str) -> String {
     while let Some(start) = rest.find("://") {
         let (before, after) = rest.split_at(start + 3);
         redacted.push_str(before);
-        let authority_end = after.find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(after.len());
+        let authority_end = after
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(after.len());
         match after[..authority_end].rfind('@') {
             Some(at) => {
                 redacted.push_str("***");
@@ -302,23 +336,49 @@ mod tests {
     #[test]
     fn url_credentials_are_redacted() {
         assert_eq!(
-            redact_url_credentials("fatal: could not read from 'https://bob:tok3n@git.example/repo.git'"),
+            redact_url_credentials(
+                "fatal: could not read from 'https://bob:tok3n@git.example/repo.git'"
+            ),
             "fatal: could not read from 'https://***@git.example/repo.git'"
         );
-        assert_eq!(redact_url_credentials("https://git.example/a@b"), "https://git.example/a@b");
+        assert_eq!(
+            redact_url_credentials("https://git.example/a@b"),
+            "https://git.example/a@b"
+        );
         assert_eq!(redact_url_credentials("no url"), "no url");
-        assert_eq!(redact_url_credentials("ssh://git@h/x and https://u:p@h2/y"), "ssh://***@h/x and https://***@h2/y");
+        assert_eq!(
+            redact_url_credentials("ssh://git@h/x and https://u:p@h2/y"),
+            "ssh://***@h/x and https://***@h2/y"
+        );
     }
 
     #[test]
     fn answers_have_the_documented_shape() {
         let (status, body) = outcome_body(&Outcome::UpToDate);
         assert_eq!(status, Status::Ok);
-        assert_eq!(body.to_string(), r#"{"updated":[],"restart_needed":false,"message":"Everything up to date"}"#);
-        let installed = Outcome::Installed { names: vec!["a".into(), "b".into()], restart_needed: false };
-        assert_eq!(outcome_body(&installed).1.to_string(), r#"{"updated":["a","b"],"restart_needed":false,"message":"Updated: a, b"}"#);
-        assert_eq!(outcome_body(&Outcome::FetchFailed("x".into())).0, Status::BadGateway);
-        assert_eq!(outcome_body(&Outcome::Failed("x".into())).0, Status::InternalServerError);
-        assert_eq!(outcome_body(&Outcome::Blocked("m".into())).1["blocked"], true);
+        assert_eq!(
+            body.to_string(),
+            r#"{"updated":[],"restart_needed":false,"message":"Everything up to date"}"#
+        );
+        let installed = Outcome::Installed {
+            names: vec!["a".into(), "b".into()],
+            restart_needed: false,
+        };
+        assert_eq!(
+            outcome_body(&installed).1.to_string(),
+            r#"{"updated":["a","b"],"restart_needed":false,"message":"Updated: a, b"}"#
+        );
+        assert_eq!(
+            outcome_body(&Outcome::FetchFailed("x".into())).0,
+            Status::BadGateway
+        );
+        assert_eq!(
+            outcome_body(&Outcome::Failed("x".into())).0,
+            Status::InternalServerError
+        );
+        assert_eq!(
+            outcome_body(&Outcome::Blocked("m".into())).1["blocked"],
+            true
+        );
     }
 }

@@ -32,14 +32,23 @@ fn insecure_cookie_only_when_configured() {
     let response = server.send(Request::post("/api/auth/login").json(&login_body(KEY)));
     let cookie = response.header("set-cookie").unwrap();
     assert!(!cookie.contains("Secure"), "{cookie}");
-    assert!(cookie.contains("HttpOnly; SameSite=Strict; Path=/; Max-Age=86400"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly; SameSite=Strict; Path=/; Max-Age=86400"),
+        "{cookie}"
+    );
 }
 
 #[test]
 fn wrong_keys_get_the_same_answer() {
     let server = TestServer::start(&[]);
     let overlong = "k".repeat(4000);
-    for key in ["wrong", "", "test-key-012345678", "test-key-01234567890", overlong.as_str()] {
+    for key in [
+        "wrong",
+        "",
+        "test-key-012345678",
+        "test-key-01234567890",
+        overlong.as_str(),
+    ] {
         let response = server.send(Request::post("/api/auth/login").json(&login_body(key)));
         assert_eq!(response.status, 401, "{key}");
         assert_eq!(response.text(), r#"{"detail":"Invalid API key"}"#);
@@ -52,14 +61,32 @@ fn wrong_keys_get_the_same_answer() {
 fn login_body_errors_have_their_status() {
     let server = TestServer::start(&[]);
     let cases: Vec<(Request, u16)> = vec![
-        (Request::post("/api/auth/login").body(login_body(KEY).as_bytes()), 415),
-        (Request::post("/api/auth/login").header("Content-Type", "text/plain").body(b"{}"), 415),
+        (
+            Request::post("/api/auth/login").body(login_body(KEY).as_bytes()),
+            415,
+        ),
+        (
+            Request::post("/api/auth/login")
+                .header("Content-Type", "text/plain")
+                .body(b"{}"),
+            415,
+        ),
         (Request::post("/api/auth/login").json("{"), 400),
         (Request::post("/api/auth/login").json(""), 400),
         (Request::post("/api/auth/login").json("[1]"), 422),
-        (Request::post("/api/auth/login").json(r#"{"api_key":5}"#), 422),
-        (Request::post("/api/auth/login").json(r#"{"next":"/x"}"#), 422),
-        (Request::post("/api/auth/login").json(&format!(r#"{{"api_key":"{}"}}"#, "k".repeat(5000))), 413),
+        (
+            Request::post("/api/auth/login").json(r#"{"api_key":5}"#),
+            422,
+        ),
+        (
+            Request::post("/api/auth/login").json(r#"{"next":"/x"}"#),
+            422,
+        ),
+        (
+            Request::post("/api/auth/login")
+                .json(&format!(r#"{{"api_key":"{}"}}"#, "k".repeat(5000))),
+            413,
+        ),
     ];
     for (request, status) in cases {
         let response = server.send(request);
@@ -86,11 +113,15 @@ fn chunked_oversized_body_is_413() {
 #[test]
 fn cross_site_login_is_403() {
     let server = TestServer::start(&[]);
-    let request = Request::post("/api/auth/login").header("Sec-Fetch-Site", "cross-site").json(&login_body(KEY));
+    let request = Request::post("/api/auth/login")
+        .header("Sec-Fetch-Site", "cross-site")
+        .json(&login_body(KEY));
     let response = server.send(request);
     assert_eq!(response.status, 403);
     assert!(response.session_cookie().is_none());
-    let same_origin = Request::post("/api/auth/login").header("Sec-Fetch-Site", "same-origin").json(&login_body(KEY));
+    let same_origin = Request::post("/api/auth/login")
+        .header("Sec-Fetch-Site", "same-origin")
+        .json(&login_body(KEY));
     assert_eq!(server.send(same_origin).status, 200);
 }
 
@@ -118,7 +149,9 @@ fn next_keeps_only_same_origin_paths() {
 fn login_ignores_a_sent_cookie() {
     let server = TestServer::start(&[]);
     let first = server.login();
-    let request = Request::post("/api/auth/login").cookie(&first).json(&login_body(KEY));
+    let request = Request::post("/api/auth/login")
+        .cookie(&first)
+        .json(&login_body(KEY));
     let second = server.send(request).session_cookie().unwrap();
     assert_ne!(first, second);
     // The session id is the first bytes after the version byte: a new session, not a renewal.
@@ -146,7 +179,9 @@ fn limited_client_is_refused_even_with_the_right_key() {
 fn other_clients_are_not_limited() {
     let server = TestServer::start(&[("TRUSTED_PROXIES", "127.0.0.1")]);
     let from = |address: &str, key: &str| {
-        Request::post("/api/auth/login").header("X-Forwarded-For", address).json(&login_body(key))
+        Request::post("/api/auth/login")
+            .header("X-Forwarded-For", address)
+            .json(&login_body(key))
     };
     for _ in 0..11 {
         server.send(from("203.0.113.1", "wrong"));
@@ -164,7 +199,9 @@ fn forwarded_for_is_ignored_from_untrusted_peers() {
             .json(&login_body("wrong"));
         assert_eq!(server.send(request).status, 401);
     }
-    let request = Request::post("/api/auth/login").header("X-Forwarded-For", "198.51.100.7").json(&login_body(KEY));
+    let request = Request::post("/api/auth/login")
+        .header("X-Forwarded-For", "198.51.100.7")
+        .json(&login_body(KEY));
     assert_eq!(server.send(request).status, 429);
 }
 
@@ -178,14 +215,24 @@ fn success_clears_failures() {
     for _ in 0..9 {
         server.send(Request::post("/api/auth/login").json(&login_body("wrong")));
     }
-    assert_eq!(server.send(Request::post("/api/auth/login").json(&login_body(KEY))).status, 200);
+    assert_eq!(
+        server
+            .send(Request::post("/api/auth/login").json(&login_body(KEY)))
+            .status,
+        200
+    );
 }
 
 #[test]
 fn wrong_api_key_headers_count_as_failures() {
     let server = TestServer::start(&[]);
     for _ in 0..10 {
-        assert_eq!(server.send(Request::get("/api/admin/system/status").key("wrong")).status, 401);
+        assert_eq!(
+            server
+                .send(Request::get("/api/admin/system/status").key("wrong"))
+                .status,
+            401
+        );
     }
     let response = server.send(Request::get("/api/admin/system/status").key(KEY));
     assert_eq!(response.status, 429);
@@ -219,7 +266,10 @@ fn pages_redirect_to_login_with_next() {
     let server = TestServer::start(&[]);
     let response = server.get("/home?tab=a%20b&x=/y");
     assert_eq!(response.status, 302);
-    assert_eq!(response.header("location"), Some("/login?next=/home%3Ftab%3Da%2520b%26x%3D/y"));
+    assert_eq!(
+        response.header("location"),
+        Some("/login?next=/home%3Ftab%3Da%2520b%26x%3D/y")
+    );
     assert_eq!(response.header("cache-control"), Some("no-store"));
     assert_eq!(server.get("/").header("location"), Some("/login?next=/"));
 }
@@ -232,7 +282,10 @@ fn cookie_is_renewed_on_every_authenticated_answer() {
         let response = server.send(Request::get(target).cookie(&cookie));
         assert!(response.session_cookie().is_some(), "{target}");
         let header = response.header("set-cookie").unwrap();
-        assert!(header.ends_with("HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=86400"), "{header}");
+        assert!(
+            header.ends_with("HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=86400"),
+            "{header}"
+        );
     }
 }
 
@@ -243,7 +296,14 @@ fn tampered_cookies_are_anonymous() {
     let mut flipped: Vec<u8> = cookie.clone().into_bytes();
     flipped[30] = if flipped[30] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
-    for value in [flipped.as_str(), &cookie[..cookie.len() - 1], &format!("{cookie}A"), "", "x", &"A".repeat(5000)] {
+    for value in [
+        flipped.as_str(),
+        &cookie[..cookie.len() - 1],
+        &format!("{cookie}A"),
+        "",
+        "x",
+        &"A".repeat(5000),
+    ] {
         let response = server.send(Request::get("/api/admin/system/status").cookie(value));
         assert_eq!(response.status, 401, "{value}");
         assert!(response.header("set-cookie").is_none());
@@ -254,9 +314,11 @@ fn tampered_cookies_are_anonymous() {
 fn cookie_under_another_name_is_refused() {
     let server = TestServer::start(&[]);
     let cookie = server.login();
-    let request = Request::get("/api/admin/system/status").header("Cookie", &format!("other={cookie}"));
+    let request =
+        Request::get("/api/admin/system/status").header("Cookie", &format!("other={cookie}"));
     assert_eq!(server.send(request).status, 401);
-    let both = Request::get("/api/admin/system/status").header("Cookie", &format!("theme=dark; session={cookie}"));
+    let both = Request::get("/api/admin/system/status")
+        .header("Cookie", &format!("theme=dark; session={cookie}"));
     assert_eq!(server.send(both).status, 200);
 }
 
@@ -265,12 +327,20 @@ fn idle_cookie_expires() {
     let server = TestServer::start(&[("SESSION_IDLE_SECS", "1"), ("SESSION_LIFETIME_SECS", "60")]);
     let cookie = server.login();
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    assert_eq!(server.send(Request::get("/api/admin/system/status").cookie(&cookie)).status, 401);
+    assert_eq!(
+        server
+            .send(Request::get("/api/admin/system/status").cookie(&cookie))
+            .status,
+        401
+    );
 }
 
 #[test]
 fn max_age_never_passes_the_lifetime() {
-    let server = TestServer::start(&[("SESSION_IDLE_SECS", "100"), ("SESSION_LIFETIME_SECS", "100")]);
+    let server = TestServer::start(&[
+        ("SESSION_IDLE_SECS", "100"),
+        ("SESSION_LIFETIME_SECS", "100"),
+    ]);
     let cookie = server.login();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let response = server.send(Request::get("/api/admin/system/status").cookie(&cookie));
@@ -290,11 +360,18 @@ fn logout_deletes_and_revokes() {
     assert_eq!(response.header("location"), Some("/login"));
     let cookies = response.headers_named("set-cookie");
     assert_eq!(cookies.len(), 1, "{cookies:?}");
-    assert!(cookies[0].starts_with("session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0"), "{}", cookies[0]);
+    assert!(
+        cookies[0].starts_with("session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0"),
+        "{}",
+        cookies[0]
+    );
 
     let replay = server.send(Request::get("/api/admin/system/status").cookie(&cookie));
     assert_eq!(replay.status, 401);
-    assert_eq!(server.send(Request::get("/home").cookie(&cookie)).status, 302);
+    assert_eq!(
+        server.send(Request::get("/home").cookie(&cookie)).status,
+        302
+    );
 }
 
 #[test]
@@ -302,10 +379,18 @@ fn renewed_copies_are_revoked_too() {
     let server = TestServer::start(&[]);
     let cookie = server.login();
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let renewed = server.send(Request::get("/home").cookie(&cookie)).session_cookie().unwrap();
+    let renewed = server
+        .send(Request::get("/home").cookie(&cookie))
+        .session_cookie()
+        .unwrap();
     assert_ne!(renewed, cookie);
     server.send(Request::post("/api/auth/logout").cookie(&cookie));
-    assert_eq!(server.send(Request::get("/api/admin/system/status").cookie(&renewed)).status, 401);
+    assert_eq!(
+        server
+            .send(Request::get("/api/admin/system/status").cookie(&renewed))
+            .status,
+        401
+    );
 }
 
 #[test]

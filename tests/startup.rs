@@ -17,7 +17,10 @@ fn login(addr: std::net::SocketAddr, key: &str) -> String {
 }
 
 fn status_with_cookie(addr: std::net::SocketAddr, cookie: &str) -> u16 {
-    Request::get("/api/admin/system/status").cookie(cookie).send(addr).status
+    Request::get("/api/admin/system/status")
+        .cookie(cookie)
+        .send(addr)
+        .status
 }
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -31,7 +34,10 @@ fn first_boot_generates_a_key_and_names_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = BinaryServer::start(dir.path(), &[]);
     let key_file = dir.path().join("studio-data/.api_key");
-    let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    let key = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert_eq!(mode(&key_file), 0o600);
     assert_eq!(mode(&dir.path().join("studio-data/.session_secret")), 0o600);
     login(server.addr, &key);
@@ -59,9 +65,15 @@ fn help_lists_every_variable() {
         "UPDATE_BRANCH",
         "RUST_LOG",
     ] {
-        assert!(output.contains(variable), "--help does not mention {variable}");
+        assert!(
+            output.contains(variable),
+            "--help does not mention {variable}"
+        );
     }
-    assert!(!dir.path().join("studio-data").exists(), "--help created state");
+    assert!(
+        !dir.path().join("studio-data").exists(),
+        "--help created state"
+    );
 }
 
 // --- configuration errors ---
@@ -88,7 +100,10 @@ fn bad_values_refuse_to_start_and_name_the_variable() {
     ] {
         let (code, output) = run_binary(dir.path(), &[(variable, value)], &[]);
         assert_eq!(code, 2, "{variable}={value}: {output}");
-        assert!(output.contains(&format!("invalid {variable}")), "{variable}: {output}");
+        assert!(
+            output.contains(&format!("invalid {variable}")),
+            "{variable}: {output}"
+        );
     }
 }
 
@@ -107,7 +122,11 @@ fn bad_secret_file_refuses_to_start_and_names_it() {
     std::fs::create_dir(&studio).unwrap();
     std::fs::write(studio.join(".session_secret"), "not hex at all\n").unwrap();
     let studio_text = studio.display().to_string();
-    let (code, output) = run_binary(dir.path(), &[("API_KEY", "k"), ("STUDIO_DIR", &studio_text)], &[]);
+    let (code, output) = run_binary(
+        dir.path(),
+        &[("API_KEY", "k"), ("STUDIO_DIR", &studio_text)],
+        &[],
+    );
     assert_eq!(code, 1);
     assert!(output.contains(".session_secret"), "{output}");
 }
@@ -121,10 +140,16 @@ fn python_studio_secret_is_accepted_and_tightened() {
     std::fs::write(&secret_path, format!("{}\n", "0123456789abcdef".repeat(8))).unwrap();
     std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let studio_text = studio.display().to_string();
-    let server = BinaryServer::start(dir.path(), &[("API_KEY", "k"), ("STUDIO_DIR", &studio_text)]);
+    let server = BinaryServer::start(
+        dir.path(),
+        &[("API_KEY", "k"), ("STUDIO_DIR", &studio_text)],
+    );
     login(server.addr, "k");
     assert_eq!(mode(&secret_path), 0o600);
-    assert_eq!(std::fs::read_to_string(&secret_path).unwrap().trim().len(), 128);
+    assert_eq!(
+        std::fs::read_to_string(&secret_path).unwrap().trim().len(),
+        128
+    );
     let log = server.stop();
     assert!(log.contains("setting mode 0600"), "{log}");
 }
@@ -149,7 +174,9 @@ fn revoked_sessions_stay_revoked_after_a_restart() {
     let vars = [("API_KEY", "restart-key")];
     let first = BinaryServer::start(dir.path(), &vars);
     let cookie = login(first.addr, "restart-key");
-    let logout = Request::post("/api/auth/logout").cookie(&cookie).send(first.addr);
+    let logout = Request::post("/api/auth/logout")
+        .cookie(&cookie)
+        .send(first.addr);
     assert_eq!(logout.status, 302);
     first.stop();
 
@@ -182,13 +209,18 @@ fn sigterm_lets_a_request_in_flight_finish() {
         body.len()
     );
     let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&body[..5]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
     let pid = server.child.id().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(&body[5..]).unwrap();
     let mut answer = String::new();
@@ -207,19 +239,37 @@ fn logs_never_show_key_cookie_secret_or_session_id() {
     let studio = dir.path().join("studio");
     let studio_text = studio.display().to_string();
     let key = "log-check-key-5f2a";
-    let server = BinaryServer::start(dir.path(), &[("API_KEY", key), ("STUDIO_DIR", &studio_text)]);
+    let server = BinaryServer::start(
+        dir.path(),
+        &[("API_KEY", key), ("STUDIO_DIR", &studio_text)],
+    );
     let cookie = login(server.addr, key);
-    Request::get("/home?token=query-secret").cookie(&cookie).send(server.addr);
-    Request::get("/api/admin/system/status").key(key).send(server.addr);
-    Request::get("/api/admin/system/status").key("wrong-key-attempt").send(server.addr);
-    Request::post("/api/auth/login").json(r#"{"api_key":"wrong-login-attempt"}"#).send(server.addr);
-    Request::post("/api/auth/logout").cookie(&cookie).send(server.addr);
+    Request::get("/home?token=query-secret")
+        .cookie(&cookie)
+        .send(server.addr);
+    Request::get("/api/admin/system/status")
+        .key(key)
+        .send(server.addr);
+    Request::get("/api/admin/system/status")
+        .key("wrong-key-attempt")
+        .send(server.addr);
+    Request::post("/api/auth/login")
+        .json(r#"{"api_key":"wrong-login-attempt"}"#)
+        .send(server.addr);
+    Request::post("/api/auth/logout")
+        .cookie(&cookie)
+        .send(server.addr);
     Request::get("/home").cookie(&cookie).send(server.addr);
     let log = server.stop();
 
     let secret = std::fs::read_to_string(studio.join(".session_secret")).unwrap();
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&cookie).unwrap();
-    let session_id: String = raw[1..17].iter().map(|byte| format!("{byte:02x}")).collect();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&cookie)
+        .unwrap();
+    let session_id: String = raw[1..17]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     for (what, text) in [
         ("key", key),
         ("cookie", cookie.as_str()),
@@ -233,5 +283,8 @@ fn logs_never_show_key_cookie_secret_or_session_id() {
     }
     assert!(log.contains("GET /home 200"), "{log}");
     assert!(log.contains("failed login from 127.0.0.1"), "{log}");
-    assert!(log.contains("refused a session cookie from 127.0.0.1"), "{log}");
+    assert!(
+        log.contains("refused a session cookie from 127.0.0.1"),
+        "{log}"
+    );
 }

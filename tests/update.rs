@@ -32,15 +32,29 @@ impl ReleaseRepo {
     }
 
     fn version(&self, app: &str, min_runtime: &str, components: &[(&str, &str)]) -> &Self {
-        let components: serde_json::Map<String, serde_json::Value> =
-            components.iter().map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
+        let components: serde_json::Map<String, serde_json::Value> = components
+            .iter()
+            .map(|(n, v)| (n.to_string(), serde_json::Value::from(*v)))
+            .collect();
         let json = serde_json::json!({ "app_version": app, "min_runtime": min_runtime, "components": components });
         self.write("version.json", json.to_string().as_bytes())
     }
 
     fn commit(&self, message: &str) {
         git(&self.path, &["add", "--all"]);
-        git(&self.path, &["-c", "user.name=Release", "-c", "user.email=release@localhost", "commit", "--quiet", "-m", message]);
+        git(
+            &self.path,
+            &[
+                "-c",
+                "user.name=Release",
+                "-c",
+                "user.email=release@localhost",
+                "commit",
+                "--quiet",
+                "-m",
+                message,
+            ],
+        );
     }
 
     fn url(&self) -> String {
@@ -49,7 +63,11 @@ impl ReleaseRepo {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git").args(args).current_dir(dir).status().expect("git is installed");
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("git is installed");
     assert!(status.success(), "git {args:?} failed");
 }
 
@@ -76,7 +94,9 @@ fn start_with(repo: &ReleaseRepo) -> TestServer {
 }
 
 fn status(server: &TestServer) -> serde_json::Value {
-    server.send(Request::get("/api/admin/system/status").key(KEY)).json()
+    server
+        .send(Request::get("/api/admin/system/status").key(KEY))
+        .json()
 }
 
 // --- configuration ---
@@ -104,7 +124,12 @@ fn running_update_answers_409() {
 fn update_needs_credentials() {
     let repo = frontend_release("1.0.0", "new login");
     let server = start_with(&repo);
-    assert_eq!(server.send(Request::post("/api/admin/system/update")).status, 401);
+    assert_eq!(
+        server
+            .send(Request::post("/api/admin/system/update"))
+            .status,
+        401
+    );
     assert!(!server.dir.path().join("components").exists());
 }
 
@@ -112,10 +137,17 @@ fn update_needs_credentials() {
 fn malformed_update_bodies_are_rejected() {
     let repo = frontend_release("1.0.0", "new login");
     let server = start_with(&repo);
-    for (body, status) in [("{", 400), (r#"{"skip_components":"frontend"}"#, 422), (r#"{"skip_components":[1]}"#, 422)] {
+    for (body, status) in [
+        ("{", 400),
+        (r#"{"skip_components":"frontend"}"#, 422),
+        (r#"{"skip_components":[1]}"#, 422),
+    ] {
         assert_eq!(update(server.addr, Some(body)).status, status, "{body}");
     }
-    let text = Request::post("/api/admin/system/update").key(KEY).header("Content-Type", "text/plain").body(b"x");
+    let text = Request::post("/api/admin/system/update")
+        .key(KEY)
+        .header("Content-Type", "text/plain")
+        .body(b"x");
     assert_eq!(server.send(text).status, 415);
     assert!(!server.dir.path().join("components").exists());
 }
@@ -130,7 +162,10 @@ fn frontend_update_serves_the_new_pages() {
 
     let response = update(server.addr, None);
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.text(), r#"{"updated":["frontend"],"restart_needed":false,"message":"Updated: frontend"}"#);
+    assert_eq!(
+        response.text(),
+        r#"{"updated":["frontend"],"restart_needed":false,"message":"Updated: frontend"}"#
+    );
     assert!(server.get("/login").text().contains("new login page"));
     assert_eq!(server.get("/static/app.css").text(), "body{}");
 
@@ -140,7 +175,10 @@ fn frontend_update_serves_the_new_pages() {
     assert_eq!(status["components"][0]["version"], "1.2.0");
     assert_eq!(status["components"][0]["present"], true);
     assert_eq!(status["update"]["state"], "idle");
-    assert_eq!(status["update"]["last_result"]["message"], "Updated: frontend");
+    assert_eq!(
+        status["update"]["last_result"]["message"],
+        "Updated: frontend"
+    );
 }
 
 #[test]
@@ -149,7 +187,10 @@ fn nothing_newer_is_up_to_date() {
     let server = start_with(&repo);
     assert_eq!(update(server.addr, None).status, 200);
     let again = update(server.addr, None);
-    assert_eq!(again.text(), r#"{"updated":[],"restart_needed":false,"message":"Everything up to date"}"#);
+    assert_eq!(
+        again.text(),
+        r#"{"updated":[],"restart_needed":false,"message":"Everything up to date"}"#
+    );
 }
 
 #[test]
@@ -157,7 +198,8 @@ fn a_newer_commit_is_fetched() {
     let repo = frontend_release("1.0.0", "first login");
     let server = start_with(&repo);
     update(server.addr, None);
-    repo.version("1.1.0", "0.1.0", &[("frontend", "1.1.0")]).write("frontend/login.html", b"second login");
+    repo.version("1.1.0", "0.1.0", &[("frontend", "1.1.0")])
+        .write("frontend/login.html", b"second login");
     repo.commit("release 1.1.0");
 
     let response = update(server.addr, None);
@@ -171,7 +213,8 @@ fn damaged_clone_is_cloned_again() {
     let server = start_with(&repo);
     update(server.addr, None);
     std::fs::remove_file(server.dir.path().join(".repo/.git/HEAD")).unwrap();
-    repo.version("1.1.0", "0.1.0", &[("frontend", "1.1.0")]).write("frontend/login.html", b"after reclone");
+    repo.version("1.1.0", "0.1.0", &[("frontend", "1.1.0")])
+        .write("frontend/login.html", b"after reclone");
     repo.commit("release 1.1.0");
 
     assert_eq!(update(server.addr, None).status, 200);
@@ -191,7 +234,8 @@ fn skipped_components_keep_their_version() {
     assert_eq!(response.json()["updated"], serde_json::json!(["frontend"]));
     assert!(!server.dir.path().join("components/models").exists());
     let local: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(server.dir.path().join("version.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(server.dir.path().join("version.json")).unwrap())
+            .unwrap();
     assert_eq!(local["components"]["frontend"], "2.0");
     assert!(local["components"].get("models").is_none());
 }
@@ -199,7 +243,8 @@ fn skipped_components_keep_their_version() {
 #[test]
 fn newer_runtime_requirement_blocks() {
     let repo = ReleaseRepo::new();
-    repo.version("9.0", "99.0", &[("frontend", "9.0")]).write("frontend/login.html", b"x");
+    repo.version("9.0", "99.0", &[("frontend", "9.0")])
+        .write("frontend/login.html", b"x");
     repo.commit("release");
     let server = start_with(&repo);
     let response = update(server.addr, None);
@@ -217,7 +262,12 @@ fn installed_login(server: &TestServer) -> String {
     std::fs::read_to_string(server.dir.path().join("components/frontend/login.html")).unwrap()
 }
 
-fn assert_untouched_after_failure(server: &TestServer, response: &common::Response, status: u16, detail_part: &str) {
+fn assert_untouched_after_failure(
+    server: &TestServer,
+    response: &common::Response,
+    status: u16,
+    detail_part: &str,
+) {
     assert_eq!(response.status, status, "{}", response.text());
     let detail = response.json()["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains(detail_part), "{detail}");
@@ -225,7 +275,10 @@ fn assert_untouched_after_failure(server: &TestServer, response: &common::Respon
     let state = status_of(server);
     assert_eq!(state["maintenance"], false);
     assert_eq!(state["update"]["state"], "idle");
-    assert!(state["update"]["last_error"].as_str().unwrap().contains(detail_part));
+    assert!(state["update"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains(detail_part));
     assert!(!server.dir.path().join(".update").exists());
     assert_eq!(server.get("/api/health").status, 200);
 }
@@ -236,7 +289,8 @@ fn status_of(server: &TestServer) -> serde_json::Value {
 
 /// A server with frontend 1.0 installed from `repo`; `repo` then gets a broken release.
 fn installed(repo: &ReleaseRepo) -> TestServer {
-    repo.version("1.0", "0.1", &[("frontend", "1.0")]).write("frontend/login.html", b"installed login");
+    repo.version("1.0", "0.1", &[("frontend", "1.0")])
+        .write("frontend/login.html", b"installed login");
     repo.commit("good release");
     let server = start_with(repo);
     assert_eq!(update(server.addr, None).status, 200);
@@ -248,24 +302,37 @@ fn fetch_failure_is_502_and_never_enters_maintenance() {
     let server = TestServer::start(&[("UPDATE_REPO", "/nonexistent/release/repo")]);
     let response = update(server.addr, None);
     assert_eq!(response.status, 502);
-    assert!(response.json()["detail"].as_str().unwrap().starts_with("Fetching the release failed"));
+    assert!(response.json()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("Fetching the release failed"));
     assert_eq!(status(&server)["maintenance"], false);
     assert!(status(&server)["update"]["last_error"].is_string());
 }
 
 #[test]
 fn fetch_failure_does_not_echo_url_credentials() {
-    let server = TestServer::start(&[("UPDATE_REPO", "http://user:s3cr3t-token@127.0.0.1:9/none.git")]);
+    let server = TestServer::start(&[(
+        "UPDATE_REPO",
+        "http://user:s3cr3t-token@127.0.0.1:9/none.git",
+    )]);
     let response = update(server.addr, None);
     assert_eq!(response.status, 502);
-    assert!(!response.text().contains("s3cr3t-token"), "{}", response.text());
+    assert!(
+        !response.text().contains("s3cr3t-token"),
+        "{}",
+        response.text()
+    );
 }
 
 #[test]
 fn malformed_version_file_is_500_and_changes_nothing() {
     let repo = ReleaseRepo::new();
     let server = installed(&repo);
-    repo.write("version.json", br#"{"app_version":"2.0","min_runtime":"0.1","components":{"frontend":"two"}}"#);
+    repo.write(
+        "version.json",
+        br#"{"app_version":"2.0","min_runtime":"0.1","components":{"frontend":"two"}}"#,
+    );
     repo.write("frontend/login.html", b"broken login");
     repo.commit("broken release");
     let response = update(server.addr, None);
@@ -276,7 +343,8 @@ fn malformed_version_file_is_500_and_changes_nothing() {
 fn missing_component_folder_changes_nothing() {
     let repo = ReleaseRepo::new();
     let server = installed(&repo);
-    repo.version("2.0", "0.1", &[("frontend", "2.0"), ("models", "2.0")]).write("frontend/login.html", b"new login");
+    repo.version("2.0", "0.1", &[("frontend", "2.0"), ("models", "2.0")])
+        .write("frontend/login.html", b"new login");
     repo.commit("release without models folder");
     let response = update(server.addr, None);
     assert_untouched_after_failure(&server, &response, 500, "models/ is missing");
@@ -286,7 +354,8 @@ fn missing_component_folder_changes_nothing() {
 fn symlink_in_component_changes_nothing() {
     let repo = ReleaseRepo::new();
     let server = installed(&repo);
-    repo.version("2.0", "0.1", &[("frontend", "2.0")]).write("frontend/login.html", b"new login");
+    repo.version("2.0", "0.1", &[("frontend", "2.0")])
+        .write("frontend/login.html", b"new login");
     std::os::unix::fs::symlink("/etc/passwd", repo.path.join("frontend/passwd")).unwrap();
     repo.commit("release with a symlink");
     let response = update(server.addr, None);
@@ -300,9 +369,21 @@ fn interrupted_update_is_undone_at_start() {
     std::fs::create_dir_all(studio.join("components/frontend")).unwrap();
     std::fs::create_dir_all(studio.join(".update/old/frontend")).unwrap();
     std::fs::write(studio.join(".update/old/frontend/login.html"), "old login").unwrap();
-    std::fs::write(studio.join("components/frontend/login.html"), "half-installed login").unwrap();
-    std::fs::write(studio.join(".update/journal.json"), r#"{"update_id":"x","components":[{"name":"frontend","had_old":true}]}"#).unwrap();
-    std::fs::write(studio.join("version.json"), r#"{"components":{"frontend":"1.0"}}"#).unwrap();
+    std::fs::write(
+        studio.join("components/frontend/login.html"),
+        "half-installed login",
+    )
+    .unwrap();
+    std::fs::write(
+        studio.join(".update/journal.json"),
+        r#"{"update_id":"x","components":[{"name":"frontend","had_old":true}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        studio.join("version.json"),
+        r#"{"components":{"frontend":"1.0"}}"#,
+    )
+    .unwrap();
 
     let server = TestServer::start_in(dir, &[]);
     assert_eq!(server.get("/login").text(), "old login");
@@ -335,16 +416,25 @@ fn second_client_sees_maintenance_during_a_long_copy() {
     }
     let answer = updater.join().unwrap();
     assert_eq!(answer.status, 200, "{}", answer.text());
-    assert!(!seen.is_empty(), "no request saw maintenance during the copy");
+    assert!(
+        !seen.is_empty(),
+        "no request saw maintenance during the copy"
+    );
     let during = &seen[0];
-    assert_eq!(during.text(), r#"{"detail":"System is updating, please wait..."}"#);
+    assert_eq!(
+        during.text(),
+        r#"{"detail":"System is updating, please wait..."}"#
+    );
     assert_eq!(during.header("retry-after"), Some("3"));
     assert_eq!(server.get("/api/health").status, 200);
 }
 
 // --- backend restarts ---
 
-fn wait_for_new_process(addr: std::net::SocketAddr, old_uptime_floor: Duration) -> serde_json::Value {
+fn wait_for_new_process(
+    addr: std::net::SocketAddr,
+    old_uptime_floor: Duration,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -365,38 +455,63 @@ fn wait_for_new_process(addr: std::net::SocketAddr, old_uptime_floor: Duration) 
 #[test]
 fn backend_update_restarts_as_a_fresh_process() {
     let repo = ReleaseRepo::new();
-    repo.version("1.0", "0.1", &[("backend", "1.0")]).write("backend/README", b"backend without its own binary");
+    repo.version("1.0", "0.1", &[("backend", "1.0")])
+        .write("backend/README", b"backend without its own binary");
     repo.commit("backend release");
     let dir = tempfile::tempdir().unwrap();
     let studio = dir.path().join("studio");
     let studio_text = studio.display().to_string();
     let repo_url = repo.url();
-    let server = BinaryServer::start(dir.path(), &[("API_KEY", KEY), ("STUDIO_DIR", &studio_text), ("UPDATE_REPO", &repo_url)]);
+    let server = BinaryServer::start(
+        dir.path(),
+        &[
+            ("API_KEY", KEY),
+            ("STUDIO_DIR", &studio_text),
+            ("UPDATE_REPO", &repo_url),
+        ],
+    );
     std::thread::sleep(Duration::from_millis(2100));
 
     let response = update(server.addr, None);
-    assert_eq!(response.text(), r#"{"updated":["backend"],"restart_needed":true,"message":"Updated: backend"}"#);
+    assert_eq!(
+        response.text(),
+        r#"{"updated":["backend"],"restart_needed":true,"message":"Updated: backend"}"#
+    );
     let status = wait_for_new_process(server.addr, Duration::from_secs(2));
     assert_eq!(status["maintenance"], false);
     assert_eq!(status["components"][0]["name"], "backend");
-    assert!(server.log_text().contains("restarting to run the new backend"));
+    assert!(server
+        .log_text()
+        .contains("restarting to run the new backend"));
 }
 
 #[test]
 fn backend_with_its_own_binary_runs_it() {
     let repo = ReleaseRepo::new();
     let binary = std::fs::read(env!("CARGO_BIN_EXE_studio-gate")).unwrap();
-    repo.version("1.0", "0.1", &[("backend", "1.0")]).write("backend/studio-gate", &binary);
+    repo.version("1.0", "0.1", &[("backend", "1.0")])
+        .write("backend/studio-gate", &binary);
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(repo.path.join("backend/studio-gate"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            repo.path.join("backend/studio-gate"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
     }
     repo.commit("backend release with binary");
     let dir = tempfile::tempdir().unwrap();
     let studio = dir.path().join("studio");
     let studio_text = studio.display().to_string();
     let repo_url = repo.url();
-    let server = BinaryServer::start(dir.path(), &[("API_KEY", KEY), ("STUDIO_DIR", &studio_text), ("UPDATE_REPO", &repo_url)]);
+    let server = BinaryServer::start(
+        dir.path(),
+        &[
+            ("API_KEY", KEY),
+            ("STUDIO_DIR", &studio_text),
+            ("UPDATE_REPO", &repo_url),
+        ],
+    );
     std::thread::sleep(Duration::from_millis(2100));
 
     assert_eq!(update(server.addr, None).json()["restart_needed"], true);

@@ -54,10 +54,12 @@ impl Response {
 
     /// Returns the `session` cookie value set by this answer, if any.
     pub fn session_cookie(&self) -> Option<String> {
-        self.headers_named("set-cookie").into_iter().find_map(|cookie| {
-            let value = cookie.strip_prefix("session=")?.split(';').next()?;
-            (!value.is_empty()).then(|| value.to_owned())
-        })
+        self.headers_named("set-cookie")
+            .into_iter()
+            .find_map(|cookie| {
+                let value = cookie.strip_prefix("session=")?.split(';').next()?;
+                (!value.is_empty()).then(|| value.to_owned())
+            })
     }
 }
 
@@ -65,7 +67,9 @@ impl Response {
 /// complete. Panics after 10 seconds.
 pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(raw).expect("write request");
     read_response(&mut stream)
 }
@@ -81,7 +85,10 @@ fn read_response(stream: &mut TcpStream) -> Response {
             Ok(0) => break,
             Ok(read) => buffer.extend_from_slice(&chunk[..read]),
             Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(error) => panic!("read failed: {error}; got {:?}", String::from_utf8_lossy(&buffer)),
+            Err(error) => panic!(
+                "read failed: {error}; got {:?}",
+                String::from_utf8_lossy(&buffer)
+            ),
         }
     }
     parse_complete(&buffer)
@@ -99,7 +106,14 @@ fn parse_head(buffer: &[u8]) -> Option<(Response, usize)> {
         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
         .collect();
     let body = buffer[end + 4..].to_vec();
-    Some((Response { status, headers, body }, end + 4))
+    Some((
+        Response {
+            status,
+            headers,
+            body,
+        },
+        end + 4,
+    ))
 }
 
 fn parse_complete(buffer: &[u8]) -> Option<Response> {
@@ -122,7 +136,12 @@ pub struct Request {
 
 impl Request {
     pub fn new(method: &str, target: &str) -> Self {
-        Self { method: method.into(), target: target.into(), headers: Vec::new(), body: Vec::new() }
+        Self {
+            method: method.into(),
+            target: target.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn get(target: &str) -> Self {
@@ -147,7 +166,8 @@ impl Request {
     }
 
     pub fn json(mut self, body: &str) -> Self {
-        self.headers.push(("Content-Type".into(), "application/json".into()));
+        self.headers
+            .push(("Content-Type".into(), "application/json".into()));
         self.body = body.as_bytes().to_vec();
         self
     }
@@ -158,7 +178,10 @@ impl Request {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut raw = format!("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", self.method, self.target);
+        let mut raw = format!(
+            "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+            self.method, self.target
+        );
         for (name, value) in &self.headers {
             raw.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -198,7 +221,10 @@ impl TestServer {
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| {
-            vars.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.into())
+            vars.iter()
+                .rev()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into())
         })
         .expect("test configuration");
         let gate = Arc::new(Gate::open(&config).expect("open gate"));
@@ -209,7 +235,12 @@ impl TestServer {
             .spawn(app(gate.clone()));
         let info = trillium_smol::async_global_executor::block_on(handle.info());
         let addr = *info.tcp_socket_addr().expect("bound address");
-        Self { addr, gate, dir, handle }
+        Self {
+            addr,
+            gate,
+            dir,
+            handle,
+        }
     }
 
     pub fn send(&self, request: Request) -> Response {
@@ -222,7 +253,8 @@ impl TestServer {
 
     /// Logs in with the test key and returns the session cookie value.
     pub fn login(&self) -> String {
-        let response = self.send(Request::post("/api/auth/login").json(&format!(r#"{{"api_key":"{KEY}"}}"#)));
+        let response =
+            self.send(Request::post("/api/auth/login").json(&format!(r#"{{"api_key":"{KEY}"}}"#)));
         assert_eq!(response.status, 200, "{}", response.text());
         response.session_cookie().expect("login sets a cookie")
     }
@@ -230,7 +262,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.handle.shut_down();
+        drop(self.handle.shut_down());
     }
 }
 
@@ -289,7 +321,10 @@ impl BinaryServer {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -312,16 +347,28 @@ impl Drop for BinaryServer {
 /// Runs the binary with `vars` and `args` to completion, returning exit code and output.
 pub fn run_binary(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_studio-gate"));
-    command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).current_dir(dir).args(args);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .args(args);
     for (name, value) in vars {
         command.env(name, value);
     }
     let output = command.output().expect("run studio-gate");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.status.code().unwrap_or(-1), text)
 }
 
 /// Returns a port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
