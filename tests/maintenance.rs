@@ -4,6 +4,7 @@
 mod common;
 
 use common::{send_raw, Request, Response, TestServer, KEY};
+use studio_gate::UpdateProgress;
 
 const MAINTENANCE_JSON: &str = r#"{"detail":"System is updating, please wait..."}"#;
 
@@ -15,14 +16,25 @@ fn login_body() -> String {
     format!(r#"{{"api_key":"{KEY}"}}"#)
 }
 
-/// Checks the headers and body of a maintenance answer, naming `label` in each failure.
+/// Checks the headers and body of a maintenance response, naming `label` in each failure.
 fn assert_maintenance(response: &Response, is_api: bool, label: &str) {
     assert_eq!(response.status, 503, "{label}: {}", response.text());
     assert_eq!(response.header("retry-after"), Some("3"), "{label}");
-    assert_eq!(response.header("cache-control"), Some("no-store"), "{label}");
-    assert!(response.session_cookie().is_none(), "{label} sets a session cookie");
+    assert_eq!(
+        response.header("cache-control"),
+        Some("no-store"),
+        "{label}"
+    );
+    assert!(
+        response.session_cookie().is_none(),
+        "{label} sets a session cookie"
+    );
     if is_api {
-        assert_eq!(response.header("content-type"), Some("application/json"), "{label}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "{label}"
+        );
         assert_eq!(response.text(), MAINTENANCE_JSON, "{label}");
     } else {
         assert_maintenance_page(response, label);
@@ -32,13 +44,24 @@ fn assert_maintenance(response: &Response, is_api: bool, label: &str) {
 /// Checks that the page reloads itself every 3 seconds and loads nothing else.
 fn assert_maintenance_page(response: &Response, label: &str) {
     let content_type = response.header("content-type").unwrap_or_default();
-    assert!(content_type.starts_with("text/html"), "{label}: Content-Type {content_type}");
+    assert!(
+        content_type.starts_with("text/html"),
+        "{label}: Content-Type {content_type}"
+    );
     let page = response.text().to_ascii_lowercase();
-    let refresh_header = response.header("refresh").is_some_and(|value| value.trim() == "3");
+    let refresh_header = response
+        .header("refresh")
+        .is_some_and(|value| value.trim() == "3");
     let refresh_meta = page.contains(r#"http-equiv="refresh" content="3""#);
-    assert!(refresh_header || refresh_meta, "{label}: no 3-second refresh: {page}");
+    assert!(
+        refresh_header || refresh_meta,
+        "{label}: no 3-second refresh: {page}"
+    );
     for resource in ["<script", "<link", "src=", "url(", "@import"] {
-        assert!(!page.contains(resource), "{label}: page contains {resource}: {page}");
+        assert!(
+            !page.contains(resource),
+            "{label}: page contains {resource}: {page}"
+        );
     }
 }
 
@@ -58,23 +81,71 @@ fn every_route_is_503_in_maintenance() {
     let cases: Vec<(&str, Request, bool)> = vec![
         ("GET /", Request::get("/"), false),
         ("GET /home", Request::get("/home"), false),
-        ("GET /home with a cookie", Request::get("/home").cookie(&cookie), false),
-        ("GET /home with the key", Request::get("/home").key(KEY), false),
+        (
+            "GET /home with a cookie",
+            Request::get("/home").cookie(&cookie),
+            false,
+        ),
+        (
+            "GET /home with the key",
+            Request::get("/home").key(KEY),
+            false,
+        ),
         ("GET /login", Request::get("/login"), false),
-        ("GET /static/app.css", Request::get("/static/app.css"), false),
-        ("GET /static/login.js", Request::get("/static/login.js"), false),
-        ("GET /static/nope.css", Request::get("/static/nope.css"), false),
+        (
+            "GET /static/app.css",
+            Request::get("/static/app.css"),
+            false,
+        ),
+        (
+            "GET /static/login.js",
+            Request::get("/static/login.js"),
+            false,
+        ),
+        (
+            "GET /static/nope.css",
+            Request::get("/static/nope.css"),
+            false,
+        ),
         ("GET /nope", Request::get("/nope"), false),
         ("GET /api/health", Request::get("/api/health"), true),
         ("GET /api/nope", Request::get("/api/nope"), true),
-        ("GET /api/admin/system/status", Request::get("/api/admin/system/status"), true),
-        ("GET /api/admin/system/status with the key", Request::get("/api/admin/system/status").key(KEY), true),
-        ("GET /api/admin/system/status with a cookie", Request::get("/api/admin/system/status").cookie(&cookie), true),
-        ("POST /api/admin/system/update with the key", Request::post("/api/admin/system/update").key(KEY), true),
-        ("POST /api/auth/logout with a cookie", Request::post("/api/auth/logout").cookie(&cookie), true),
-        ("DELETE /api/health", Request::new("DELETE", "/api/health"), true),
+        (
+            "GET /api/admin/system/status",
+            Request::get("/api/admin/system/status"),
+            true,
+        ),
+        (
+            "GET /api/admin/system/status with the key",
+            Request::get("/api/admin/system/status").key(KEY),
+            true,
+        ),
+        (
+            "GET /api/admin/system/status with a cookie",
+            Request::get("/api/admin/system/status").cookie(&cookie),
+            true,
+        ),
+        (
+            "POST /api/admin/system/update with the key",
+            Request::post("/api/admin/system/update").key(KEY),
+            true,
+        ),
+        (
+            "POST /api/auth/logout with a cookie",
+            Request::post("/api/auth/logout").cookie(&cookie),
+            true,
+        ),
+        (
+            "DELETE /api/health",
+            Request::new("DELETE", "/api/health"),
+            true,
+        ),
         ("PUT /home", Request::new("PUT", "/home"), false),
-        ("OPTIONS /api/admin/system/status", Request::new("OPTIONS", "/api/admin/system/status"), true),
+        (
+            "OPTIONS /api/admin/system/status",
+            Request::new("OPTIONS", "/api/admin/system/status"),
+            true,
+        ),
     ];
     for (label, request, is_api) in cases {
         let response = server.send(request);
@@ -86,9 +157,17 @@ fn every_route_is_503_in_maintenance() {
 fn login_in_maintenance_is_503_without_cookie() {
     let server = TestServer::start(&[]);
     server.gate.maintenance.set(true);
-    let response = server.send(Request::post("/api/auth/login").key(KEY).json(&login_body()));
+    let response = server.send(
+        Request::post("/api/auth/login")
+            .key(KEY)
+            .json(&login_body()),
+    );
     assert_maintenance(&response, true, "POST /api/auth/login");
-    assert!(response.headers_named("set-cookie").is_empty(), "{:?}", response.headers);
+    assert!(
+        response.headers_named("set-cookie").is_empty(),
+        "{:?}",
+        response.headers
+    );
 }
 
 #[test]
@@ -126,7 +205,11 @@ fn head_in_maintenance_is_503_without_body() {
         let response = server.send(Request::new("HEAD", target));
         assert_eq!(response.status, 503, "HEAD {target}");
         assert_eq!(response.header("retry-after"), Some("3"), "HEAD {target}");
-        assert!(response.body.is_empty(), "HEAD {target}: {}", response.text());
+        assert!(
+            response.body.is_empty(),
+            "HEAD {target}: {}",
+            response.text()
+        );
     }
 }
 
@@ -138,15 +221,36 @@ fn maintenance_page_has_security_headers() {
     assert_eq!(response.status, 503);
     assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(response.header("x-frame-options"), Some("DENY"));
-    let policy = response.header("content-security-policy").unwrap_or_default();
+    let policy = response
+        .header("content-security-policy")
+        .unwrap_or_default();
     assert!(policy.contains("default-src 'none'"), "{policy}");
     assert!(!policy.contains("script-src"), "{policy}");
+}
+
+#[test]
+fn progress_page_stays_self_contained() {
+    let server = TestServer::start(&[]);
+    server.gate.maintenance.set(true);
+    let progress = UpdateProgress {
+        files_done: 3,
+        files_total: 10,
+        bytes_done: 2_000_000,
+        bytes_total: 9_000_000,
+    };
+    server.gate.maintenance.set_progress(Some(progress));
+
+    let page = server.get("/home");
+    assert_maintenance(&page, false, "GET /home while files are copied");
+    assert!(page.text().contains("3 of 10"), "{}", page.text());
+    let api = server.get("/api/health");
+    assert_maintenance(&api, true, "GET /api/health while files are copied");
 }
 
 // --- leaving maintenance ---
 
 #[test]
-fn turning_maintenance_off_restores_answers() {
+fn turning_maintenance_off_restores_responses() {
     let server = TestServer::start(&[]);
     let cookie = server.login();
     server.gate.maintenance.set(true);
@@ -160,7 +264,10 @@ fn turning_maintenance_off_restores_answers() {
     assert_eq!(server.get("/login").status, 200);
     assert_eq!(server.get("/static/app.css").status, 200);
     assert_eq!(server.get("/home").status, 302);
-    assert_eq!(server.send(Request::get("/home").cookie(&cookie)).status, 200);
+    assert_eq!(
+        server.send(Request::get("/home").cookie(&cookie)).status,
+        200
+    );
     assert_eq!(get_raw(&server, "/static/../x").status, 400);
 
     let status = server.send(Request::get("/api/admin/system/status").key(KEY));
@@ -169,11 +276,26 @@ fn turning_maintenance_off_restores_answers() {
 }
 
 #[test]
+fn failed_logins_in_maintenance_are_not_counted() {
+    let server = TestServer::start(&[]);
+    server.gate.maintenance.set(true);
+    for _ in 0..15 {
+        let login = server.send(Request::post("/api/auth/login").json(r#"{"api_key":"wrong"}"#));
+        assert_eq!(login.status, 503);
+        let key = server.send(Request::get("/api/admin/system/status").key("wrong"));
+        assert_eq!(key.status, 503);
+    }
+    server.gate.maintenance.set(false);
+    let response = server.send(Request::post("/api/auth/login").json(&login_body()));
+    assert_eq!(response.status, 200, "{}", response.text());
+}
+
+#[test]
 fn login_works_after_maintenance() {
     let server = TestServer::start(&[]);
     server.gate.maintenance.set(true);
-    let refused = server.send(Request::post("/api/auth/login").json(&login_body()));
-    assert_eq!(refused.status, 503);
+    let during_maintenance = server.send(Request::post("/api/auth/login").json(&login_body()));
+    assert_eq!(during_maintenance.status, 503);
     server.gate.maintenance.set(false);
     let response = server.send(Request::post("/api/auth/login").json(&login_body()));
     assert_eq!(response.status, 200);
@@ -184,8 +306,16 @@ fn login_works_after_maintenance() {
 fn guard_turns_maintenance_off_on_drop() {
     let server = TestServer::start(&[]);
     let guard = server.gate.maintenance.enter();
-    assert_maintenance(&server.get("/api/health"), true, "GET /api/health while the guard is held");
-    assert_maintenance(&server.get("/login"), false, "GET /login while the guard is held");
+    assert_maintenance(
+        &server.get("/api/health"),
+        true,
+        "GET /api/health while the guard is held",
+    );
+    assert_maintenance(
+        &server.get("/login"),
+        false,
+        "GET /login while the guard is held",
+    );
     drop(guard);
     let response = server.get("/api/health");
     assert_eq!(response.status, 200);
@@ -196,7 +326,11 @@ fn guard_turns_maintenance_off_on_drop() {
 fn kept_guard_leaves_maintenance_on() {
     let server = TestServer::start(&[]);
     server.gate.maintenance.enter().keep_on();
-    assert_maintenance(&server.get("/api/health"), true, "GET /api/health after keep_on");
+    assert_maintenance(
+        &server.get("/api/health"),
+        true,
+        "GET /api/health after keep_on",
+    );
     server.gate.maintenance.set(false);
     assert_eq!(server.get("/api/health").status, 200);
 }
@@ -207,7 +341,13 @@ fn kept_guard_leaves_maintenance_on() {
 fn concurrent_requests_all_get_503() {
     let server = TestServer::start(&[]);
     server.gate.maintenance.set(true);
-    let targets = ["/api/health", "/home", "/static/app.css", "/api/admin/system/status", "/login"];
+    let targets = [
+        "/api/health",
+        "/home",
+        "/static/app.css",
+        "/api/admin/system/status",
+        "/login",
+    ];
     let addr = server.addr;
 
     let statuses: Vec<(String, u16, Option<String>)> = std::thread::scope(|scope| {
@@ -225,7 +365,10 @@ fn concurrent_requests_all_get_503() {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap())
+            .collect()
     });
 
     assert_eq!(statuses.len(), THREADS * REQUESTS_PER_THREAD);

@@ -27,11 +27,21 @@ const BUNDLED_ASSETS: [(&str, &str); 3] = [
 /// Checks the headers every studio page carries, naming `label` in each failure.
 fn assert_page_headers(response: &Response, label: &str) {
     let content_type = response.header("content-type").unwrap_or_default();
-    assert!(content_type.starts_with("text/html"), "{label}: Content-Type {content_type}");
-    assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{label}");
+    assert!(
+        content_type.starts_with("text/html"),
+        "{label}: Content-Type {content_type}"
+    );
+    assert_eq!(
+        response.header("x-content-type-options"),
+        Some("nosniff"),
+        "{label}"
+    );
     assert_eq!(response.header("x-frame-options"), Some("DENY"), "{label}");
-    let policy = response.header("content-security-policy").unwrap_or_default();
-    let scripts = script_sources(policy).unwrap_or_else(|| panic!("{label}: no script policy in {policy:?}"));
+    let policy = response
+        .header("content-security-policy")
+        .unwrap_or_default();
+    let scripts =
+        script_sources(policy).unwrap_or_else(|| panic!("{label}: no script policy in {policy:?}"));
     assert!(!scripts.contains("'unsafe-inline'"), "{label}: {policy}");
 }
 
@@ -61,7 +71,7 @@ fn inline_scripts(html: &str) -> Vec<String> {
         let close = element.find("</script>").unwrap_or(element.len());
         let content = element.get(open_end..close).unwrap_or_default();
         if !open_tag.contains(" src=") || !content.trim().is_empty() {
-            found.push(element[..close.min(element.len())].to_owned());
+            found.push(element[..close].to_owned());
         }
         rest = &element[open_end..];
     }
@@ -87,7 +97,11 @@ fn install_component(server: &TestServer) {
     };
     fs::write(root.join("login.html"), page(COMPONENT_LOGIN)).unwrap();
     fs::write(root.join("home.html"), page(COMPONENT_HOME)).unwrap();
-    fs::write(root.join("app.css"), format!("/* {COMPONENT_CSS} */ body {{ color: #123456; }}\n")).unwrap();
+    fs::write(
+        root.join("app.css"),
+        format!("/* {COMPONENT_CSS} */ body {{ color: #123456; }}\n"),
+    )
+    .unwrap();
     fs::write(root.join(".env"), format!("SECRET={DOTFILE_SECRET}\n")).unwrap();
     fs::write(root.join(".git").join("config"), DOTFILE_SECRET).unwrap();
     fs::write(root.join("sub").join("inner.txt"), "inner file\n").unwrap();
@@ -130,16 +144,28 @@ fn pages_have_no_inline_script() {
     let cookie = server.login();
     let login = server.get("/login");
     assert_eq!(login.status, 200);
-    assert_eq!(inline_scripts(&login.text()), Vec::<String>::new(), "GET /login");
-    assert!(login.text().contains("<script"), "GET /login loads no script at all");
+    assert_eq!(
+        inline_scripts(&login.text()),
+        Vec::<String>::new(),
+        "GET /login"
+    );
+    assert!(
+        login.text().contains("<script"),
+        "GET /login loads no script at all"
+    );
     let home = get_with_cookie(&server, "/home", &cookie);
     assert_eq!(home.status, 200);
-    assert_eq!(inline_scripts(&home.text()), Vec::<String>::new(), "GET /home");
+    assert_eq!(
+        inline_scripts(&home.text()),
+        Vec::<String>::new(),
+        "GET /home"
+    );
 }
 
 #[test]
 fn inline_script_finder_finds_inline_scripts() {
-    let html = r#"<script src="/a.js"></script><SCRIPT>alert(1)</SCRIPT><script type="module"></script>"#;
+    let html =
+        r#"<script src="/a.js"></script><SCRIPT>alert(1)</SCRIPT><script type="module"></script>"#;
     assert_eq!(inline_scripts(html).len(), 2);
     assert!(inline_scripts(r#"<script src="/a.js" defer></script>"#).is_empty());
 }
@@ -186,6 +212,10 @@ fn login_page_with_cookie_follows_safe_next() {
         ("/login?next=//evil.invalid", "/home"),
         ("/login?next=https://evil.invalid/", "/home"),
         ("/login?next=/%2F%2Fevil.invalid", "/home"),
+        ("/login?next=%2F%5Cevil.invalid", "/home"),
+        ("/login?next=/%252F%252Fevil.invalid", "/home"),
+        ("/login?next=/%09/evil.invalid", "/home"),
+        ("/login?next=javascript:alert(1)", "/home"),
     ];
     for (target, location) in cases {
         let response = get_with_cookie(&server, target, &cookie);
@@ -202,9 +232,17 @@ fn bundled_assets_are_public_with_types() {
     for (target, content_type) in BUNDLED_ASSETS {
         let response = server.get(target);
         assert_eq!(response.status, 200, "GET {target}");
-        assert_eq!(response.header("content-type"), Some(content_type), "GET {target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "GET {target}"
+        );
         assert!(!response.body.is_empty(), "GET {target}");
-        assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "GET {target}");
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "GET {target}"
+        );
         let etag = response.header("etag").unwrap_or_default();
         assert!(etag.len() > 2, "GET {target}: ETag {etag:?}");
         assert!(etag.starts_with('"'), "GET {target}: ETag {etag:?}");
@@ -226,7 +264,11 @@ fn matching_etag_gives_304() {
         let etag = server.get(target).header("etag").unwrap().to_owned();
         let response = server.send(Request::get(target).header("If-None-Match", &etag));
         assert_eq!(response.status, 304, "GET {target} If-None-Match {etag}");
-        assert!(response.body.is_empty(), "GET {target}: {}", response.text());
+        assert!(
+            response.body.is_empty(),
+            "GET {target}: {}",
+            response.text()
+        );
         assert_eq!(response.header("etag"), Some(etag.as_str()), "GET {target}");
     }
 }
@@ -234,8 +276,16 @@ fn matching_etag_gives_304() {
 #[test]
 fn etag_in_a_list_or_weak_gives_304() {
     let server = TestServer::start(&[]);
-    let etag = server.get("/static/app.css").header("etag").unwrap().to_owned();
-    for tags in [format!("\"other\", {etag}"), format!("W/{etag}"), "*".to_owned()] {
+    let etag = server
+        .get("/static/app.css")
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    for tags in [
+        format!("\"other\", {etag}"),
+        format!("W/{etag}"),
+        "*".to_owned(),
+    ] {
         let response = server.send(Request::get("/static/app.css").header("If-None-Match", &tags));
         assert_eq!(response.status, 304, "If-None-Match {tags}");
     }
@@ -246,9 +296,14 @@ fn different_etag_gives_200() {
     let server = TestServer::start(&[]);
     for (target, content_type) in BUNDLED_ASSETS {
         let first = server.get(target);
-        let response = server.send(Request::get(target).header("If-None-Match", "\"0123456789abcdef\""));
+        let response =
+            server.send(Request::get(target).header("If-None-Match", "\"0123456789abcdef\""));
         assert_eq!(response.status, 200, "GET {target}");
-        assert_eq!(response.header("content-type"), Some(content_type), "GET {target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "GET {target}"
+        );
         assert_eq!(response.body, first.body, "GET {target}");
     }
 }
@@ -261,7 +316,11 @@ fn head_on_assets_has_no_body() {
         let head = server.send(Request::new("HEAD", target));
         assert_eq!(head.status, 200, "HEAD {target}");
         assert!(head.body.is_empty(), "HEAD {target}: {}", head.text());
-        assert_eq!(head.header("content-type"), Some(content_type), "HEAD {target}");
+        assert_eq!(
+            head.header("content-type"),
+            Some(content_type),
+            "HEAD {target}"
+        );
         assert_eq!(head.header("etag"), get.header("etag"), "HEAD {target}");
     }
 }
@@ -300,7 +359,11 @@ fn component_replaces_bundled_pages() {
 #[test]
 fn component_asset_etag_follows_content() {
     let server = TestServer::start(&[]);
-    let bundled = server.get("/static/app.css").header("etag").unwrap().to_owned();
+    let bundled = server
+        .get("/static/app.css")
+        .header("etag")
+        .unwrap()
+        .to_owned();
     install_component(&server);
     let component = server.get("/static/app.css");
     let etag = component.header("etag").unwrap_or_default().to_owned();
@@ -318,8 +381,16 @@ fn component_dotfiles_are_not_served() {
     for target in ["/static/.env", "/static/.git/config", "/static/.git"] {
         for request in [Request::get(target), Request::get(target).key(KEY)] {
             let response = server.send(request);
-            assert!(matches!(response.status, 400 | 404), "GET {target}: {}", response.status);
-            assert!(!response.text().contains(DOTFILE_SECRET), "GET {target}: {}", response.text());
+            assert!(
+                matches!(response.status, 400 | 404),
+                "GET {target}: {}",
+                response.status
+            );
+            assert!(
+                !response.text().contains(DOTFILE_SECRET),
+                "GET {target}: {}",
+                response.text()
+            );
         }
     }
 }
@@ -330,7 +401,11 @@ fn component_directory_is_not_listed() {
     install_component(&server);
     let response = server.get("/static/sub");
     assert_eq!(response.status, 404);
-    assert!(!response.text().contains("inner.txt"), "{}", response.text());
+    assert!(
+        !response.text().contains("inner.txt"),
+        "{}",
+        response.text()
+    );
     let file = server.get("/static/sub/inner.txt");
     assert_eq!(file.status, 200);
     assert_eq!(file.text(), "inner file\n");
@@ -340,11 +415,23 @@ fn component_directory_is_not_listed() {
 fn component_symlink_out_is_404() {
     let server = TestServer::start(&[]);
     install_component(&server);
-    for target in ["/static/leak.txt", "/static/outside-dir/outside-secret.txt", "/static/outside-dir/.session_secret"] {
+    for target in [
+        "/static/leak.txt",
+        "/static/outside-dir/outside-secret.txt",
+        "/static/outside-dir/.session_secret",
+    ] {
         let response = server.get(target);
         assert_eq!(response.status, 404, "GET {target}");
-        assert!(!response.text().contains(OUTSIDE_SECRET), "GET {target}: {}", response.text());
-        assert!(!response.text().contains(KEY), "GET {target}: {}", response.text());
+        assert!(
+            !response.text().contains(OUTSIDE_SECRET),
+            "GET {target}: {}",
+            response.text()
+        );
+        assert!(
+            !response.text().contains(KEY),
+            "GET {target}: {}",
+            response.text()
+        );
     }
 }
 
@@ -354,8 +441,15 @@ fn component_symlink_inside_is_served() {
     install_component(&server);
     let absolute = server.get("/static/alias.css");
     assert_eq!(absolute.status, 200);
-    assert!(absolute.text().contains(COMPONENT_CSS), "{}", absolute.text());
-    assert_eq!(absolute.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(
+        absolute.text().contains(COMPONENT_CSS),
+        "{}",
+        absolute.text()
+    );
+    assert_eq!(
+        absolute.header("content-type"),
+        Some("text/css; charset=utf-8")
+    );
     let relative = server.get("/static/inner-alias.txt");
     assert_eq!(relative.status, 200);
     assert_eq!(relative.text(), "inner file\n");
@@ -367,7 +461,14 @@ fn component_special_files_are_404() {
     install_component(&server);
     let root = component_dir(&server);
     let fifo_mode = rustix::fs::Mode::from_raw_mode(0o600);
-    rustix::fs::mknodat(rustix::fs::CWD, root.join("pipe"), rustix::fs::FileType::Fifo, fifo_mode, 0).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("pipe"),
+        rustix::fs::FileType::Fifo,
+        fifo_mode,
+        0,
+    )
+    .unwrap();
     symlink("/dev/zero", root.join("zero")).unwrap();
     for target in ["/static/pipe", "/static/zero"] {
         let response = server.get(target);
@@ -382,7 +483,10 @@ fn component_escaped_name_is_served() {
     let response = server.get("/static/my%20file.txt");
     assert_eq!(response.status, 200);
     assert_eq!(response.text(), "file with a space\n");
-    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
 }
 
 #[test]
@@ -415,8 +519,16 @@ fn unknown_page_is_html_404_with_headers() {
         let response = get_with_cookie(&server, target, &cookie);
         assert_eq!(response.status, 404, "GET {target}");
         assert_page_headers(&response, &format!("GET {target}"));
-        assert!(response.text().contains("<html"), "GET {target}: {}", response.text());
-        assert_eq!(inline_scripts(&response.text()), Vec::<String>::new(), "GET {target}");
+        assert!(
+            response.text().contains("<html"),
+            "GET {target}: {}",
+            response.text()
+        );
+        assert_eq!(
+            inline_scripts(&response.text()),
+            Vec::<String>::new(),
+            "GET {target}"
+        );
     }
 }
 

@@ -25,7 +25,10 @@ fn raw_request(method: &str, target: &[u8], host: &str, headers: &[(&str, &str)]
 }
 
 fn send(server: &TestServer, method: &str, target: &[u8], headers: &[(&str, &str)]) -> Response {
-    send_raw(server.addr, &raw_request(method, target, "127.0.0.1", headers))
+    send_raw(
+        server.addr,
+        &raw_request(method, target, "127.0.0.1", headers),
+    )
 }
 
 fn get(server: &TestServer, target: &str) -> Response {
@@ -156,7 +159,12 @@ fn non_canonical_paths_are_400_with_the_key() {
     let server = TestServer::start(&[]);
     for target in NON_CANONICAL {
         let response = get_with_key(&server, target);
-        assert_eq!(response.status, 400, "GET {target} with the key: {}", response.text());
+        assert_eq!(
+            response.status,
+            400,
+            "GET {target} with the key: {}",
+            response.text()
+        );
     }
 }
 
@@ -166,14 +174,24 @@ fn non_canonical_paths_are_400_with_a_cookie() {
     let cookie = cookie_header(&server.login());
     for target in NON_CANONICAL {
         let response = send(&server, "GET", target.as_bytes(), &[("Cookie", &cookie)]);
-        assert_eq!(response.status, 400, "GET {target} with a cookie: {}", response.text());
+        assert_eq!(
+            response.status,
+            400,
+            "GET {target} with a cookie: {}",
+            response.text()
+        );
     }
 }
 
 #[test]
 fn non_canonical_paths_are_400_for_every_method() {
     let server = TestServer::start(&[]);
-    let targets = ["/static/../api/admin/system/status", "//api/health", "/login;x", "/home/"];
+    let targets = [
+        "/static/../api/admin/system/status",
+        "//api/health",
+        "/login;x",
+        "/home/",
+    ];
     for method in ["HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"] {
         for target in targets {
             let response = send(&server, method, target.as_bytes(), &[("X-API-Key", KEY)]);
@@ -188,11 +206,22 @@ fn api_rejection_is_json_detail() {
     for target in NON_CANONICAL.iter().filter(|target| is_api_target(target)) {
         let response = get(&server, target);
         assert_eq!(response.status, 400, "GET {target}");
-        assert_eq!(response.header("content-type"), Some("application/json"), "GET {target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "GET {target}"
+        );
         let body = response.json();
-        let object = body.as_object().unwrap_or_else(|| panic!("GET {target}: {body}"));
+        let object = body
+            .as_object()
+            .unwrap_or_else(|| panic!("GET {target}: {body}"));
         assert_eq!(object.len(), 1, "GET {target}: {body}");
-        assert!(object["detail"].as_str().is_some_and(|detail| !detail.is_empty()), "GET {target}: {body}");
+        assert!(
+            object["detail"]
+                .as_str()
+                .is_some_and(|detail| !detail.is_empty()),
+            "GET {target}: {body}"
+        );
     }
 }
 
@@ -203,11 +232,29 @@ fn page_rejection_is_html() {
         let response = get(&server, target);
         assert_eq!(response.status, 400, "GET {target}");
         let content_type = response.header("content-type").unwrap_or_default();
-        assert!(content_type.starts_with("text/html"), "GET {target}: {content_type}");
-        assert!(response.text().contains("<html"), "GET {target}: {}", response.text());
-        assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "GET {target}");
-        assert_eq!(response.header("x-frame-options"), Some("DENY"), "GET {target}");
-        assert!(response.header("content-security-policy").is_some(), "GET {target}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "GET {target}: {content_type}"
+        );
+        assert!(
+            response.text().contains("<html"),
+            "GET {target}: {}",
+            response.text()
+        );
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "GET {target}"
+        );
+        assert_eq!(
+            response.header("x-frame-options"),
+            Some("DENY"),
+            "GET {target}"
+        );
+        assert!(
+            response.header("content-security-policy").is_some(),
+            "GET {target}"
+        );
     }
 }
 
@@ -261,7 +308,12 @@ fn request_headers_do_not_bypass_auth() {
         ("Authorization", bearer.as_str()),
     ];
     for (name, value) in headers {
-        let response = send(&server, "GET", b"/api/admin/system/status", &[(name, value)]);
+        let response = send(
+            &server,
+            "GET",
+            b"/api/admin/system/status",
+            &[(name, value)],
+        );
         assert_eq!(response.status, 401, "{name}: {value}");
         let page = send(&server, "GET", b"/home", &[(name, value)]);
         assert_eq!(page.status, 302, "{name}: {value}");
@@ -283,7 +335,12 @@ fn path_over_2048_bytes_is_400() {
         let anonymous = get(&server, target);
         assert_eq!(anonymous.status, 400, "GET of {} bytes", target.len());
         let with_key = get_with_key(&server, target);
-        assert_eq!(with_key.status, 400, "GET of {} bytes with the key", target.len());
+        assert_eq!(
+            with_key.status,
+            400,
+            "GET of {} bytes with the key",
+            target.len()
+        );
     }
 }
 
@@ -315,7 +372,11 @@ fn absolute_form_needs_credentials() {
     assert_eq!(anonymous.json()["detail"], "Not authenticated");
     let with_key = send(&server, "GET", target, &[("X-API-Key", KEY)]);
     assert_eq!(with_key.status, 200, "{}", with_key.text());
-    assert!(with_key.json()["app_version"].is_string(), "{}", with_key.text());
+    assert!(
+        with_key.json()["app_version"].is_string(),
+        "{}",
+        with_key.text()
+    );
 }
 
 #[test]
@@ -333,14 +394,23 @@ fn absolute_form_dot_segments_are_400() {
         ("x", b"http://x/../home"),
         ("x", b"http://x/static/../api/admin/system/status"),
         ("127.0.0.1", b"http://127.0.0.1//home"),
-        ("127.0.0.1", b"http://127.0.0.1/static/%2e%2e/api/admin/system/status"),
+        (
+            "127.0.0.1",
+            b"http://127.0.0.1/static/%2e%2e/api/admin/system/status",
+        ),
     ];
     for (host, target) in cases {
         let target_text = String::from_utf8_lossy(target);
         let anonymous = send_raw(server.addr, &raw_request("GET", target, host, &[]));
         assert_eq!(anonymous.status, 400, "GET {target_text} with Host {host}");
-        let with_key = send_raw(server.addr, &raw_request("GET", target, host, &[("X-API-Key", KEY)]));
-        assert_eq!(with_key.status, 400, "GET {target_text} with Host {host} and the key");
+        let with_key = send_raw(
+            server.addr,
+            &raw_request("GET", target, host, &[("X-API-Key", KEY)]),
+        );
+        assert_eq!(
+            with_key.status, 400,
+            "GET {target_text} with Host {host} and the key"
+        );
     }
 }
 
@@ -351,6 +421,18 @@ fn asterisk_form_is_400() {
     assert_eq!(anonymous.status, 400);
     let with_key = send(&server, "OPTIONS", b"*", &[("X-API-Key", KEY)]);
     assert_eq!(with_key.status, 400);
+}
+
+/// trillium 1.6.1 reads a CONNECT target (authority-form) as the path `/`, so CONNECT reaches
+/// the gate as a request for `/` and the router's method check.
+#[test]
+fn connect_is_never_routed() {
+    let server = TestServer::start(&[]);
+    let target = b"127.0.0.1:80";
+    let anonymous = send_raw(server.addr, &raw_request("CONNECT", target, "127.0.0.1:80", &[]));
+    assert_eq!(anonymous.status, 302);
+    let with_key = send_raw(server.addr, &raw_request("CONNECT", target, "127.0.0.1:80", &[("X-API-Key", KEY)]));
+    assert_eq!(with_key.status, 405);
 }
 
 // --- near misses of public paths ---
@@ -386,12 +468,37 @@ fn near_public_paths_need_credentials() {
         let response = get(&server, target);
         if is_api_target(target) {
             assert_eq!(response.status, 401, "GET {target}: {}", response.text());
-            assert_eq!(response.json()["detail"], "Not authenticated", "GET {target}");
+            assert_eq!(
+                response.json()["detail"],
+                "Not authenticated",
+                "GET {target}"
+            );
         } else {
             assert_eq!(response.status, 302, "GET {target}: {}", response.text());
             let location = response.header("location").unwrap_or_default();
-            assert!(location.starts_with("/login?next="), "GET {target}: {location}");
+            assert!(
+                location.starts_with("/login?next="),
+                "GET {target}: {location}"
+            );
         }
+    }
+}
+
+#[test]
+fn login_redirect_encodes_path_and_query() {
+    let server = TestServer::start(&[]);
+    let cases = [
+        ("/home?tab=2", "/login?next=/home%3Ftab%3D2"),
+        ("/home?a=1&b=2", "/login?next=/home%3Fa%3D1%26b%3D2"),
+        ("/caf%C3%A9", "/login?next=/caf%25C3%25A9"),
+        ("/@evil.invalid", "/login?next=/%40evil.invalid"),
+        ("/x?y=%0D%0ASet-Cookie:%20a=b", "/login?next=/x%3Fy%3D%250D%250ASet-Cookie%3A%2520a%3Db"),
+    ];
+    for (target, location) in cases {
+        let response = get(&server, target);
+        assert_eq!(response.status, 302, "GET {target}");
+        assert_eq!(response.header("location"), Some(location), "GET {target}");
+        assert!(response.headers_named("set-cookie").is_empty(), "GET {target}: {:?}", response.headers);
     }
 }
 
@@ -411,7 +518,11 @@ fn static_folder_itself_is_not_served() {
 fn unknown_paths_without_credentials_look_protected() {
     let server = TestServer::start(&[]);
     let known_api = get(&server, "/api/admin/system/status");
-    for target in ["/api/nope", "/api/admin/secret", "/api/admin/system/status2"] {
+    for target in [
+        "/api/nope",
+        "/api/admin/secret",
+        "/api/admin/system/status2",
+    ] {
         let response = get(&server, target);
         assert_eq!(response.status, known_api.status, "GET {target}");
         assert_eq!(response.body, known_api.body, "GET {target}");
@@ -452,13 +563,22 @@ fn unknown_paths_with_cookie_are_404() {
     assert_eq!(api.text(), r#"{"detail":"Not Found"}"#);
     let page = send(&server, "GET", b"/nope", &[("Cookie", &cookie)]);
     assert_eq!(page.status, 404);
-    assert!(page.header("content-type").unwrap_or_default().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/html"));
 }
 
 #[test]
 fn case_variants_with_key_are_404() {
     let server = TestServer::start(&[]);
-    for target in ["/LOGIN", "/Home", "/api/Health", "/Static/app.css", "/staticfoo"] {
+    for target in [
+        "/LOGIN",
+        "/Home",
+        "/api/Health",
+        "/Static/app.css",
+        "/staticfoo",
+    ] {
         let response = get_with_key(&server, target);
         assert_eq!(response.status, 404, "GET {target} with the key");
     }
@@ -481,7 +601,12 @@ fn every_method_needs_credentials() {
     ];
     for (method, target, status) in cases {
         let response = send(&server, method, target.as_bytes(), &[]);
-        assert_eq!(response.status, status, "{method} {target}: {}", response.text());
+        assert_eq!(
+            response.status,
+            status,
+            "{method} {target}: {}",
+            response.text()
+        );
     }
 }
 
@@ -497,7 +622,12 @@ fn head_redirect_goes_to_login() {
 #[test]
 fn head_with_key_has_empty_body() {
     let server = TestServer::start(&[]);
-    let response = send(&server, "HEAD", b"/api/admin/system/status", &[("X-API-Key", KEY)]);
+    let response = send(
+        &server,
+        "HEAD",
+        b"/api/admin/system/status",
+        &[("X-API-Key", KEY)],
+    );
     assert_eq!(response.status, 200);
     assert!(response.body.is_empty(), "{}", response.text());
 }
@@ -516,7 +646,12 @@ fn wrong_method_is_405_with_allow() {
     ];
     for (method, target, allow) in cases {
         let response = send(&server, method, target.as_bytes(), &[("X-API-Key", KEY)]);
-        assert_eq!(response.status, 405, "{method} {target}: {}", response.text());
+        assert_eq!(
+            response.status,
+            405,
+            "{method} {target}: {}",
+            response.text()
+        );
         assert_eq!(response.header("allow"), Some(allow), "{method} {target}");
     }
 }
@@ -533,7 +668,12 @@ fn wrong_method_on_public_path_is_405() {
     ];
     for (method, target, allow) in cases {
         let response = send(&server, method, target.as_bytes(), &[]);
-        assert_eq!(response.status, 405, "{method} {target}: {}", response.text());
+        assert_eq!(
+            response.status,
+            405,
+            "{method} {target}: {}",
+            response.text()
+        );
         assert_eq!(response.header("allow"), Some(allow), "{method} {target}");
     }
 }
@@ -544,7 +684,15 @@ fn method_not_allowed_body_matches_path() {
     let api = send(&server, "GET", b"/api/auth/logout", &[("X-API-Key", KEY)]);
     assert_eq!(api.status, 405);
     assert!(api.json()["detail"].is_string(), "{}", api.text());
-    let page = send(&server, "POST", b"/home", &[("X-API-Key", KEY), ("Content-Length", "0")]);
+    let page = send(
+        &server,
+        "POST",
+        b"/home",
+        &[("X-API-Key", KEY), ("Content-Length", "0")],
+    );
     assert_eq!(page.status, 405);
-    assert!(page.header("content-type").unwrap_or_default().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/html"));
 }
