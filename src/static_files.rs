@@ -2,11 +2,13 @@
 //!
 //! The bundled frontend (the repository's `static/` folder) is compiled into the binary, so
 //! an installed `studio-gate` runs from any folder. Once an update has installed a `frontend`
-//! component at `STUDIO_DIR/components/frontend`, files come from there instead.
+//! component at `STUDIO_DIR/components/frontend`, files come from there instead; a file the
+//! component lacks falls back to the bundled one, so a partial component never breaks
+//! `/login` or `/home`.
 //!
 //! Files are looked up by the decoded canonical path. No name with a segment that starts with
 //! `.` is served, directories are never listed, and a file on disk is served only if its real
-//! path, symlinks resolved, lies inside the frontend folder. Every file gets a strong ETag
+//! path, symlinks resolved, lies inside the frontend folder and has no dot segment either. Every file gets a strong ETag
 //! (a BLAKE3 digest of its content) and `Cache-Control: no-cache`, so browsers revalidate and
 //! get 304 when nothing changed.
 
@@ -100,9 +102,10 @@ impl Frontend {
             return self.bundled.get(relative).cloned();
         }
         let root = self.component_dir.clone();
-        let relative = relative.to_owned();
-        match smol::unblock(move || read_inside(&root, &relative)).await {
-            Ok(asset) => asset,
+        let name = relative.to_owned();
+        match smol::unblock(move || read_inside(&root, &name)).await {
+            Ok(Some(asset)) => Some(asset),
+            Ok(None) => self.bundled.get(relative).cloned(),
             Err(error) => {
                 log::error!("cannot read a frontend file: {error}");
                 None
@@ -133,8 +136,11 @@ fn read_inside(root: &Path, relative: &str) -> io::Result<Option<Asset>> {
         Ok(path) => path,
         Err(_) => return Ok(None),
     };
-    if !real_path.starts_with(&real_root) {
+    let Ok(inside) = real_path.strip_prefix(&real_root) else {
         log::warn!("refused a frontend file whose symlink leads outside the frontend folder");
+        return Ok(None);
+    };
+    if !is_servable_name(&inside.to_string_lossy()) {
         return Ok(None);
     }
     let metadata = std::fs::metadata(&real_path)?;

@@ -396,6 +396,36 @@ fn component_dotfiles_are_not_served() {
 }
 
 #[test]
+fn component_symlink_to_a_dotfile_is_not_served() {
+    let server = TestServer::start(&[]);
+    install_component(&server);
+    symlink(".env", component_dir(&server).join("env-alias.txt")).unwrap();
+    let response = server.get("/static/env-alias.txt");
+    assert_eq!(response.status, 404);
+    assert!(
+        !response.text().contains(DOTFILE_SECRET),
+        "{}",
+        response.text()
+    );
+}
+
+#[test]
+fn component_without_a_page_falls_back_to_the_bundled_one() {
+    let server = TestServer::start(&[]);
+    install_component(&server);
+    fs::remove_file(component_dir(&server).join("home.html")).unwrap();
+    let cookie = server.login();
+    let response = get_with_cookie(&server, "/home", &cookie);
+    assert_eq!(response.status, 200);
+    assert!(
+        response.text().contains("update-button"),
+        "not the bundled dashboard"
+    );
+    let script = server.get("/static/home.js");
+    assert_eq!(script.status, 200);
+}
+
+#[test]
 fn component_directory_is_not_listed() {
     let server = TestServer::start(&[]);
     install_component(&server);
