@@ -11,9 +11,10 @@
 //!   except `;`, which is rejected so that no server or proxy can read it as a path parameter;
 //! - a `%XX` escape uses upper-case hex and encodes a byte that has no literal spelling and is
 //!   not a separator: a space, one of `"#<>?[]^`{|}`, or a byte of a valid UTF-8 sequence
-//!   above ASCII. An escaped `/`, `\`, `.`, `%`, `;`, letter, digit or control byte is
-//!   rejected, so decoding can never create a separator, a dot segment or a second round of
-//!   escapes.
+//!   above ASCII that is not a control character. An escaped `/`, `\`, `.`, `%`, `;`,
+//!   letter, digit or control byte, or a UTF-8 sequence of a control character (U+0080 to
+//!   U+009F), is rejected, so decoding can never create a separator, a dot segment, a
+//!   control character or a second round of escapes.
 //!
 //! Case is kept: `/LOGIN` is canonical, but it is not the public path `/login`.
 
@@ -84,6 +85,8 @@ pub enum PathError {
     ForbiddenEscape(u8),
     /// Escaped bytes above ASCII that do not form valid UTF-8.
     InvalidUtf8,
+    /// Escaped bytes that decode to a Unicode control character (U+0080 to U+009F).
+    ControlCharacter,
 }
 
 impl fmt::Display for PathError {
@@ -97,6 +100,7 @@ impl fmt::Display for PathError {
             Self::MalformedEscape => f.write_str("path has a malformed percent escape"),
             Self::ForbiddenEscape(byte) => write!(f, "path escapes byte 0x{byte:02X}"),
             Self::InvalidUtf8 => f.write_str("path escapes do not form valid UTF-8"),
+            Self::ControlCharacter => f.write_str("path escapes a control character"),
         }
     }
 }
@@ -119,8 +123,13 @@ pub fn canonical_path(path: &str) -> Result<CanonicalPath<'_>, PathError> {
     for segment in path[1..].split('/') {
         check_segment(segment)?;
     }
-    if path.contains('%') && std::str::from_utf8(&decode_escapes(bytes)).is_err() {
-        return Err(PathError::InvalidUtf8);
+    if path.contains('%') {
+        let decoded = decode_escapes(bytes);
+        let decoded = std::str::from_utf8(&decoded).map_err(|_| PathError::InvalidUtf8)?;
+        // ASCII controls were refused as escapes already; this catches U+0080 to U+009F.
+        if decoded.chars().any(char::is_control) {
+            return Err(PathError::ControlCharacter);
+        }
     }
     Ok(CanonicalPath(path))
 }
@@ -401,6 +410,18 @@ mod tests {
         assert_eq!(canonical_path("/a%FF"), Err(PathError::InvalidUtf8));
         assert_eq!(canonical_path("/a%C3"), Err(PathError::InvalidUtf8));
         assert_eq!(canonical_path("/a%C0%AF"), Err(PathError::InvalidUtf8));
+    }
+
+    #[test]
+    fn escaped_unicode_controls_are_rejected() {
+        // C1 controls and NEL are control characters once decoded, like their ASCII cousins.
+        assert_eq!(canonical_path("/a%C2%80"), Err(PathError::ControlCharacter));
+        assert_eq!(
+            canonical_path("/a%C2%85b"),
+            Err(PathError::ControlCharacter)
+        );
+        assert_eq!(canonical_path("/a%C2%9F"), Err(PathError::ControlCharacter));
+        assert!(accepted("/a%C2%A0"));
     }
 
     #[test]

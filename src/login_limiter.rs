@@ -60,16 +60,14 @@ impl LoginLimiter {
         let Some(times) = self.failures.get(&client) else {
             return Ok(());
         };
-        let recent: Vec<u64> = times
-            .iter()
-            .copied()
-            .filter(|&t| in_window(t, now))
-            .collect();
-        if recent.len() < MAX_FAILURES {
+        // The log is sorted, so the failures still inside the window are its tail.
+        let expired = times.partition_point(|&t| !in_window(t, now));
+        if times.len() - expired < MAX_FAILURES {
             return Ok(());
         }
-        // The client is released when the oldest failure that keeps it at the limit expires.
-        let oldest = recent[recent.len() - MAX_FAILURES];
+        // The log holds at most MAX_FAILURES entries, all in the window here: the client is
+        // released when the oldest of them expires.
+        let oldest = times[expired];
         Err(RetryAfter(
             (oldest + WINDOW_SECS).saturating_sub(now).max(1),
         ))
@@ -82,10 +80,13 @@ impl LoginLimiter {
         }
         let times = self.failures.entry(client).or_default();
         times.retain(|&t| in_window(t, now));
-        if times.len() == MAX_FAILURES {
+        // Kept sorted by time even when the clock steps back, so the oldest failure is first
+        // and only the newest MAX_FAILURES, the ones that decide the limit, are kept.
+        let position = times.partition_point(|&t| t <= now);
+        times.insert(position, now);
+        if times.len() > MAX_FAILURES {
             times.pop_front();
         }
-        times.push_back(now);
     }
 
     /// Clears the failures of `client` after a successful login.
@@ -165,6 +166,40 @@ mod tests {
         fail(&mut limiter, client(1), MAX_FAILURES - 1, NOW + 100);
         assert_eq!(limiter.check(client(1), NOW + 100), Err(RetryAfter(200)));
         assert_eq!(limiter.check(client(1), NOW + WINDOW_SECS), Ok(()));
+    }
+
+    #[test]
+    fn clock_stepping_back_keeps_the_wait_exact() {
+        // One failure at NOW + 39, then the clock steps back and nine more land at NOW.
+        let mut limiter = LoginLimiter::new();
+        let who = client(9);
+        limiter.record_failure(who, NOW + 39);
+        fail(&mut limiter, who, MAX_FAILURES - 1, NOW);
+        // The failures at NOW leave the window first, so they decide the release.
+        assert_eq!(
+            limiter.check(who, NOW + 39),
+            Err(RetryAfter(WINDOW_SECS - 39))
+        );
+        assert_eq!(limiter.check(who, NOW + WINDOW_SECS), Ok(()));
+    }
+
+    #[test]
+    fn full_log_keeps_the_newest_failures() {
+        let mut limiter = LoginLimiter::new();
+        let who = client(10);
+        limiter.record_failure(who, NOW + 100);
+        fail(&mut limiter, who, MAX_FAILURES - 1, NOW + 50);
+        // The log is full: this failure must push out one from NOW + 50, the oldest, and keep
+        // the one from NOW + 100.
+        limiter.record_failure(who, NOW + 60);
+        assert_eq!(limiter.check(who, NOW + 350), Ok(()));
+        // Once the NOW + 50 failures have expired, eight more reach the limit again, because
+        // NOW + 60 and NOW + 100 still count.
+        fail(&mut limiter, who, MAX_FAILURES - 2, NOW + 351);
+        assert_eq!(
+            limiter.check(who, NOW + 351),
+            Err(RetryAfter(60 + WINDOW_SECS - 351))
+        );
     }
 
     #[test]
