@@ -57,6 +57,8 @@ pub struct Gate {
     pub started: Instant,
     /// Set while an update runs.
     pub update_running: Arc<AtomicBool>,
+    /// Component and disk figures of the status route.
+    pub status_cache: crate::system::StatusCache,
     /// The executable to re-execute once the server has stopped, after a backend update.
     pub restart: Mutex<Option<PathBuf>>,
 }
@@ -147,6 +149,7 @@ impl Gate {
             started: Instant::now(),
             update_running: Arc::new(AtomicBool::new(false)),
             restart: Mutex::new(None),
+            status_cache: crate::system::StatusCache::default(),
         })
     }
 

@@ -76,6 +76,6 @@ fn send_asset(conn: Conn, asset: Asset, cache_control: &'static str) -> Conn {
     }
     conn.with_status(Status::Ok)
         .with_response_header(KnownHeaderName::ContentType, asset.content_type)
-        .with_body(asset.body.to_vec())
+        .with_body(asset.body)
         .halt()
 }

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use trillium::{Conn, Status};
 
 use crate::gate::Gate;
@@ -54,6 +55,40 @@ pub async fn update(gate: &Arc<Gate>, conn: Conn) -> Conn {
         );
     }
     crate::updater::run_update(gate, conn).await
+}
+
+/// How long component and disk figures are reused before they are read again.
+const STATUS_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// The slow parts of the status (a file read and a `statvfs` call), reused for
+/// [`STATUS_CACHE_TTL`] so that polling the status costs little. Updates clear it.
+#[derive(Debug, Default)]
+pub struct StatusCache(Mutex<Option<(Instant, Value, Value)>>);
+
+impl StatusCache {
+    /// Returns the components and disk figures of `dir`, reading them if the cache is stale.
+    pub fn get(&self, dir: &Path) -> (Value, Value) {
+        if let Ok(cache) = self.0.lock() {
+            if let Some((read_at, components, disk)) = cache.as_ref() {
+                if read_at.elapsed() < STATUS_CACHE_TTL {
+                    return (components.clone(), disk.clone());
+                }
+            }
+        }
+        let components = Value::from(installed_components(dir));
+        let disk = disk_usage(dir);
+        if let Ok(mut cache) = self.0.lock() {
+            *cache = Some((Instant::now(), components.clone(), disk.clone()));
+        }
+        (components, disk)
+    }
+
+    /// Forgets the cached figures, after an update changed the components.
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.0.lock() {
+            *cache = None;
+        }
+    }
 }
 
 /// The part of `STUDIO_DIR/version.json` the status reads.

@@ -175,6 +175,7 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
         ));
     }
     gate.frontend.refresh();
+    gate.status_cache.clear();
 
     let restart_needed = names.iter().any(|name| name == BACKEND);
     if restart_needed {

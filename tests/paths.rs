@@ -429,9 +429,15 @@ fn asterisk_form_is_400() {
 fn connect_is_never_routed() {
     let server = TestServer::start(&[]);
     let target = b"127.0.0.1:80";
-    let anonymous = send_raw(server.addr, &raw_request("CONNECT", target, "127.0.0.1:80", &[]));
+    let anonymous = send_raw(
+        server.addr,
+        &raw_request("CONNECT", target, "127.0.0.1:80", &[]),
+    );
     assert_eq!(anonymous.status, 302);
-    let with_key = send_raw(server.addr, &raw_request("CONNECT", target, "127.0.0.1:80", &[("X-API-Key", KEY)]));
+    let with_key = send_raw(
+        server.addr,
+        &raw_request("CONNECT", target, "127.0.0.1:80", &[("X-API-Key", KEY)]),
+    );
     assert_eq!(with_key.status, 405);
 }
 
@@ -492,13 +498,20 @@ fn login_redirect_encodes_path_and_query() {
         ("/home?a=1&b=2", "/login?next=/home%3Fa%3D1%26b%3D2"),
         ("/caf%C3%A9", "/login?next=/caf%25C3%25A9"),
         ("/@evil.invalid", "/login?next=/%40evil.invalid"),
-        ("/x?y=%0D%0ASet-Cookie:%20a=b", "/login?next=/x%3Fy%3D%250D%250ASet-Cookie%3A%2520a%3Db"),
+        (
+            "/x?y=%0D%0ASet-Cookie:%20a=b",
+            "/login?next=/x%3Fy%3D%250D%250ASet-Cookie%3A%2520a%3Db",
+        ),
     ];
     for (target, location) in cases {
         let response = get(&server, target);
         assert_eq!(response.status, 302, "GET {target}");
         assert_eq!(response.header("location"), Some(location), "GET {target}");
-        assert!(response.headers_named("set-cookie").is_empty(), "GET {target}: {:?}", response.headers);
+        assert!(
+            response.headers_named("set-cookie").is_empty(),
+            "GET {target}: {:?}",
+            response.headers
+        );
     }
 }
 
