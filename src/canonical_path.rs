@@ -12,9 +12,9 @@
 //! - a `%XX` escape uses upper-case hex and encodes a byte that has no literal spelling and is
 //!   not a separator: a space, one of `"#<>?[]^`{|}`, or a byte of a valid UTF-8 sequence
 //!   above ASCII that is not a control character. An escaped `/`, `\`, `.`, `%`, `;`,
-//!   letter, digit or control byte, or a UTF-8 sequence of a control character (U+0080 to
-//!   U+009F), is rejected, so decoding can never create a separator, a dot segment, a
-//!   control character or a second round of escapes.
+//!   letter, digit or control byte is rejected, and so is an escaped C1 control (U+0080 to
+//!   U+009F). Decoding therefore never creates a separator, a dot segment, a control
+//!   character or a second round of escapes.
 //!
 //! Case is kept: `/LOGIN` is canonical, but it is not the public path `/login`.
 
@@ -126,7 +126,7 @@ pub fn canonical_path(path: &str) -> Result<CanonicalPath<'_>, PathError> {
     if path.contains('%') {
         let decoded = decode_escapes(bytes);
         let decoded = std::str::from_utf8(&decoded).map_err(|_| PathError::InvalidUtf8)?;
-        // ASCII controls were refused as escapes already; this catches U+0080 to U+009F.
+        // Escaped ASCII controls were rejected above, so only C1 controls can show up here.
         if decoded.chars().any(char::is_control) {
             return Err(PathError::ControlCharacter);
         }

@@ -65,8 +65,8 @@ impl LoginLimiter {
         if times.len() - expired < MAX_FAILURES {
             return Ok(());
         }
-        // The log holds at most MAX_FAILURES entries, all in the window here: the client is
-        // released when the oldest of them expires.
+        // The log keeps at most MAX_FAILURES entries, and here all of them are in the window.
+        // The client is released when the oldest of them expires.
         let oldest = times[expired];
         Err(RetryAfter(
             (oldest + WINDOW_SECS).saturating_sub(now).max(1),
@@ -80,8 +80,8 @@ impl LoginLimiter {
         }
         let times = self.failures.entry(client).or_default();
         times.retain(|&t| in_window(t, now));
-        // Kept sorted by time even when the clock steps back, so the oldest failure is first
-        // and only the newest MAX_FAILURES, the ones that decide the limit, are kept.
+        // The log stays sorted even when the clock steps back, so the oldest failure is first.
+        // Only the newest MAX_FAILURES entries decide the limit, so only they are kept.
         let position = times.partition_point(|&t| t <= now);
         times.insert(position, now);
         if times.len() > MAX_FAILURES {
