@@ -196,8 +196,44 @@ mod tests {
     }
 
     #[test]
+    fn errors_map_to_status_and_detail() {
+        let cases = [
+            (
+                LoginBodyError::UnsupportedMediaType,
+                415,
+                "Content-Type must be application/json",
+            ),
+            (
+                LoginBodyError::TooLarge,
+                413,
+                "Request body is larger than 4096 bytes",
+            ),
+            (
+                LoginBodyError::InvalidJson,
+                400,
+                "Request body is not valid JSON",
+            ),
+            (
+                LoginBodyError::WrongShape,
+                422,
+                "Expected an object with a string api_key and an optional string next",
+            ),
+        ];
+        for (error, status, detail) in cases {
+            assert_eq!(error.status(), status, "{error:?}");
+            assert_eq!(error.detail(), detail, "{error:?}");
+        }
+    }
+
+    #[test]
     fn debug_output_hides_key() {
-        let request = parse_login_body(JSON, br#"{"api_key":"hunter2"}"#).unwrap();
-        assert!(!format!("{request:?}").contains("hunter2"));
+        let request = parse_login_body(JSON, br#"{"api_key":"hunter2","next":"/home"}"#).unwrap();
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("hunter2"));
+        // The rest stays readable, so the output is still useful in a log.
+        assert_eq!(
+            debug,
+            r#"LoginRequest { api_key: "<hidden>", next: Some("/home") }"#
+        );
     }
 }

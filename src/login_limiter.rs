@@ -33,6 +33,7 @@ impl From<IpAddr> for ClientKey {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => Self(u128::from(u32::from(v4))),
                 // The top bit marks IPv6 so that no IPv6 prefix collides with an IPv4 address.
+                // The shifted prefix has its top 64 bits clear, so `|` here equals `^` and `+`.
                 None => Self((u128::from(v6) >> 64) | 1 << 127),
             },
         }
@@ -226,6 +227,31 @@ mod tests {
         let other_prefix = ClientKey::from(IpAddr::V6("2001:db8:1:3::1".parse().unwrap()));
         assert_eq!(first, same_prefix);
         assert_ne!(first, other_prefix);
+    }
+
+    #[test]
+    fn ipv6_prefix_never_equals_ipv4() {
+        // The prefix 0:0:c000:201 has the same number as 192.0.2.1.
+        let v6 = ClientKey::from(IpAddr::V6("0:0:c000:201::1".parse::<Ipv6Addr>().unwrap()));
+        assert_ne!(v6, client(1));
+    }
+
+    #[test]
+    fn known_client_failure_evicts_nobody() {
+        let mut limiter = LoginLimiter::new();
+        let limited = client(1);
+        fail(&mut limiter, limited, MAX_FAILURES, NOW);
+        for index in 1..MAX_CLIENTS as u32 {
+            let other = ClientKey::from(IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + index)));
+            limiter.record_failure(other, NOW + 1);
+        }
+        assert_eq!(limiter.tracked_clients(), MAX_CLIENTS);
+
+        // A full table only makes room for new clients; a tracked one just adds a failure.
+        let known = ClientKey::from(IpAddr::V4(Ipv4Addr::from(0x0A00_0001)));
+        limiter.record_failure(known, NOW + 2);
+        assert_eq!(limiter.tracked_clients(), MAX_CLIENTS);
+        assert!(limiter.check(limited, NOW + 2).is_err());
     }
 
     #[test]
