@@ -1,8 +1,13 @@
 //! The `studio-gate` command: reads the configuration and runs the server until SIGINT or
 //! SIGTERM, letting requests in flight finish.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use swansong::Swansong;
 
 use studio_gate::{app, Config, Gate, HELP};
 
@@ -45,18 +50,85 @@ fn main() -> ExitCode {
         log::warn!("COOKIE_SECURE=false: session cookies are sent over plain HTTP too");
     }
 
+    // Binding here, not inside trillium, turns a busy port into a clear error and lets the
+    // log name the port actually bound when PORT=0.
+    let listener = match bind(&config) {
+        Ok(listener) => listener,
+        Err(error) => {
+            log::error!("{error}");
+            eprintln!("studio-gate: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let gate = Arc::new(gate);
-    log::info!("listening on http://{}:{}", config.host, config.port);
+    let swansong = Swansong::new();
+    spawn_shutdown_deadline(swansong.clone(), gate.clone());
     trillium_smol::config()
-        .with_host(&config.host.to_string())
-        .with_port(config.port)
+        .with_prebound_server(listener)
+        .with_swansong(swansong)
         .with_nodelay()
         .run(app(gate.clone()));
 
+    finish(&gate)
+}
+
+/// How long a graceful stop waits for requests in flight before the process ends anyway. It
+/// bounds what a client that never finishes its request can hold up: SIGTERM, or the restart
+/// after a backend update.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Binds the configured address and logs it, with the port the system chose for `PORT=0`.
+fn bind(config: &Config) -> Result<smol::net::TcpListener, String> {
+    let address = SocketAddr::new(config.host, config.port);
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|error| format!("cannot listen on {address} (HOST, PORT): {error}"))?;
+    let bound = listener.local_addr().unwrap_or(address);
+    let listener = smol::net::TcpListener::try_from(listener)
+        .map_err(|error| format!("cannot listen on {address} (HOST, PORT): {error}"))?;
+    log::info!("listening on http://{bound}");
+    Ok(listener)
+}
+
+/// Starts a thread that ends the process [`SHUTDOWN_DEADLINE`] after a graceful stop began,
+/// if requests are still in flight by then.
+fn spawn_shutdown_deadline(swansong: Swansong, gate: Arc<Gate>) {
+    std::thread::spawn(move || {
+        smol::block_on(swansong.shutting_down());
+        std::thread::sleep(SHUTDOWN_DEADLINE);
+        if FINISHING.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        log::warn!(
+            "requests still in flight {} s after the stop began; stopping anyway",
+            SHUTDOWN_DEADLINE.as_secs()
+        );
+        let code = finish_now(&gate);
+        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+    });
+}
+
+/// Set by whichever of the main thread and the deadline thread finishes the process first.
+static FINISHING: AtomicBool = AtomicBool::new(false);
+
+/// Finishes the process once the server has stopped, unless the deadline thread already is.
+fn finish(gate: &Gate) -> ExitCode {
+    if FINISHING.swap(true, Ordering::SeqCst) {
+        // The deadline thread is restarting or exiting the process; leave that to it.
+        loop {
+            std::thread::park();
+        }
+    }
+    finish_now(gate)
+}
+
+/// Runs the executable a backend update asked for, or reports the stop.
+fn finish_now(gate: &Gate) -> ExitCode {
     match gate.take_restart() {
         Some(executable) => restart(&executable),
         None => {
             log::info!("stopped");
+            log::logger().flush();
             ExitCode::SUCCESS
         }
     }

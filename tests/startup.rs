@@ -231,6 +231,82 @@ fn sigterm_lets_a_request_in_flight_finish() {
     assert!(log.contains("stopped"), "{log}");
 }
 
+#[test]
+fn stuck_request_cannot_hold_up_the_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path(), &[("API_KEY", "k")]);
+    // Half a request head, never finished.
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // stop() waits up to 20 s; the server gives in-flight requests 10 s.
+    let log = server.stop();
+    assert!(log.contains("stopping anyway"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    drop(stream);
+}
+
+#[test]
+fn busy_port_refuses_to_start_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, output) = run_binary(
+        dir.path(),
+        &[("API_KEY", "k"), ("HOST", "127.0.0.1"), ("PORT", &port)],
+        &[],
+    );
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains(&format!("cannot listen on 127.0.0.1:{port} (HOST, PORT)")),
+        "{output}"
+    );
+    assert!(!output.contains("panicked"), "{output}");
+    assert!(!output.contains("listening on"), "{output}");
+}
+
+#[test]
+fn port_zero_logs_the_port_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_studio-gate"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("API_KEY", "k")
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .current_dir(dir.path())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut port = None;
+    while port.is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        port = log
+            .split("listening on http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|port| port.parse::<u16>().ok());
+    }
+    let answer = port.map(|port| {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        Request::get("/api/health").send(addr).status
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let port = port.expect("the log names the port");
+    assert_ne!(port, 0);
+    assert_eq!(answer, Some(200));
+}
+
 // --- logs ---
 
 #[test]
