@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -163,6 +164,13 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
         Plan::Install(names) => names,
     };
 
+    // A backend that cannot start would leave the studio down after the restart.
+    if names.iter().any(|name| name == BACKEND) {
+        if let Err(error) = check_backend_executable(&clone_dir.join(BACKEND)) {
+            return Outcome::Failed(error);
+        }
+    }
+
     // Copy and swap in maintenance. The guard turns maintenance off on every return path.
     let guard = gate.maintenance.enter();
     set_state(gate, UpdateState::Copying, Some(UpdateProgress::default()));
@@ -170,9 +178,7 @@ fn update(gate: &Arc<Gate>, repo: &str, skip: &BTreeSet<String>) -> Outcome {
     let merged = release::merged_versions(&local, &release, &names, &update_id);
     let progress = |progress: UpdateProgress| set_progress(gate, progress);
     if let Err(error) = component_swap::install(&paths, &clone_dir, &names, &merged, &progress) {
-        return Outcome::Failed(format!(
-            "the update failed and nothing was changed: {error}"
-        ));
+        return Outcome::Failed(format!("nothing was changed: {error}"));
     }
     gate.frontend.refresh();
     gate.status_cache.clear();
@@ -208,6 +214,65 @@ pub fn restart_executable(paths: &StudioPaths) -> PathBuf {
     }
     std::env::current_exe()
         .unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()))
+}
+
+/// How long `studio-gate --version` of a new backend may take.
+const BACKEND_CHECK_LIMIT: Duration = Duration::from_secs(10);
+
+/// Checks the `studio-gate` a backend release ships, if it ships one: it must be an
+/// executable file that answers `--version` with `studio-gate <version>` and exit status 0.
+/// A backend without one restarts into the running executable and needs no check.
+fn check_backend_executable(backend: &Path) -> Result<(), String> {
+    let executable = backend.join(BACKEND_EXECUTABLE);
+    let Ok(metadata) = std::fs::symlink_metadata(&executable) else {
+        return Ok(());
+    };
+    if !is_executable(&executable) || !metadata.is_file() {
+        return Err(format!(
+            "the release's {BACKEND}/{BACKEND_EXECUTABLE} is not an executable file; nothing was changed"
+        ));
+    }
+    let failed = |reason: String| {
+        format!("the release's {BACKEND}/{BACKEND_EXECUTABLE} does not run ({reason}); nothing was changed")
+    };
+    let mut child = std::process::Command::new(&executable)
+        .arg("--version")
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| failed(error.to_string()))?;
+    let deadline = Instant::now() + BACKEND_CHECK_LIMIT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "--version took longer than {} s",
+                    BACKEND_CHECK_LIMIT.as_secs()
+                )));
+            }
+            Err(error) => return Err(failed(error.to_string())),
+        }
+    };
+    let mut output = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.take(256).read_to_string(&mut output);
+    }
+    if !status.success() {
+        return Err(failed(format!("--version exited with {status}")));
+    }
+    if !output.starts_with("studio-gate ") {
+        return Err(failed(
+            "--version did not print \"studio-gate <version>\"".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -339,6 +339,48 @@ fn malformed_version_file_is_500_and_changes_nothing() {
     assert_untouched_after_failure(&server, &response, 500, "component frontend");
 }
 
+/// Gives `repo` a release of frontend 2.0 and a backend whose `studio-gate` is `script`.
+fn release_with_backend_script(repo: &ReleaseRepo, script: &[u8], mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    repo.version("2.0", "0.1", &[("frontend", "2.0"), ("backend", "1.0")])
+        .write("frontend/login.html", b"new login")
+        .write("backend/studio-gate", script);
+    std::fs::set_permissions(
+        repo.path.join("backend/studio-gate"),
+        std::fs::Permissions::from_mode(mode),
+    )
+    .unwrap();
+    repo.commit("release with a backend");
+}
+
+#[test]
+fn backend_that_cannot_run_changes_nothing() {
+    let repo = ReleaseRepo::new();
+    let server = installed(&repo);
+    release_with_backend_script(&repo, b"#!/bin/sh\nexit 1\n", 0o755);
+    let response = update(server.addr, None);
+    assert_untouched_after_failure(&server, &response, 500, "does not run");
+    assert!(!server.dir.path().join("components/backend").exists());
+}
+
+#[test]
+fn backend_that_is_not_studio_gate_changes_nothing() {
+    let repo = ReleaseRepo::new();
+    let server = installed(&repo);
+    release_with_backend_script(&repo, b"#!/bin/sh\necho hello\n", 0o755);
+    let response = update(server.addr, None);
+    assert_untouched_after_failure(&server, &response, 500, "did not print");
+}
+
+#[test]
+fn backend_binary_without_exec_bit_changes_nothing() {
+    let repo = ReleaseRepo::new();
+    let server = installed(&repo);
+    release_with_backend_script(&repo, b"#!/bin/sh\necho studio-gate 9.9\n", 0o644);
+    let response = update(server.addr, None);
+    assert_untouched_after_failure(&server, &response, 500, "not an executable file");
+}
+
 #[test]
 fn missing_component_folder_changes_nothing() {
     let repo = ReleaseRepo::new();
