@@ -164,10 +164,19 @@ impl Gate {
     /// Returns the client's address: the TCP peer, or the address a trusted proxy forwarded.
     pub fn client_ip(&self, conn: &Conn) -> IpAddr {
         let peer = conn.peer_ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        // Several header lines are one comma-separated list (RFC 9110, section 5.3). A value
+        // that is not text reads as an empty entry, where the walk from the right stops.
         let forwarded = conn
             .request_headers()
-            .get_str(KnownHeaderName::XforwardedFor);
-        client_address(peer, forwarded, &self.trusted_proxies)
+            .get_values(KnownHeaderName::XforwardedFor)
+            .map(|values| {
+                values
+                    .iter()
+                    .map(|value| value.as_str().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        client_address(peer, forwarded.as_deref(), &self.trusted_proxies)
     }
 
     /// Returns the session of the first valid, unrevoked `session` cookie of the request.

@@ -206,6 +206,27 @@ fn forwarded_for_is_ignored_from_untrusted_peers() {
 }
 
 #[test]
+fn forwarded_for_lines_are_read_as_one_list() {
+    let server = TestServer::start(&[("TRUSTED_PROXIES", "127.0.0.1")]);
+    // A proxy that adds its own header line: the last line names the client.
+    for _ in 0..10 {
+        let request = Request::post("/api/auth/login")
+            .header("X-Forwarded-For", "192.0.2.1")
+            .header("X-Forwarded-For", "198.51.100.77")
+            .json(&login_body("wrong"));
+        assert_eq!(server.send(request).status, 401);
+    }
+    let same_client = Request::post("/api/auth/login")
+        .header("X-Forwarded-For", "198.51.100.77")
+        .json(&login_body(KEY));
+    assert_eq!(server.send(same_client).status, 429);
+    let other_client = Request::post("/api/auth/login")
+        .header("X-Forwarded-For", "192.0.2.1")
+        .json(&login_body(KEY));
+    assert_eq!(server.send(other_client).status, 200);
+}
+
+#[test]
 fn success_clears_failures() {
     let server = TestServer::start(&[]);
     for _ in 0..9 {
