@@ -188,6 +188,10 @@ pub fn recover(paths: &StudioPaths) -> Result<(), InstallError> {
     if !paths.staging().exists() {
         return Ok(());
     }
+    log::warn!(
+        "found {} left by an unfinished update; cleaning it up",
+        paths.staging().display()
+    );
     let journal: Option<Journal> = fs::read(paths.journal())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());

@@ -86,6 +86,12 @@ pub async fn run_update(gate: &Arc<Gate>, mut conn: Conn) -> Conn {
         return responses::json_error(conn, Status::Conflict, "Updates are not configured");
     };
 
+    log::info!(
+        "update started from {} (branch {}), skipping {:?}",
+        redact_url_credentials(&repo),
+        gate.update_branch,
+        skip
+    );
     let worker_gate = gate.clone();
     let outcome = smol::unblock(move || {
         let _running = running;

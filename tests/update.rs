@@ -432,6 +432,23 @@ fn interrupted_update_is_undone_at_start() {
     assert!(!server.dir.path().join(".update").exists());
 }
 
+#[test]
+fn copy_cut_short_is_cleaned_up_and_logged_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let studio = dir.path().join("studio");
+    std::fs::create_dir_all(studio.join(".update/new/frontend")).unwrap();
+    std::fs::write(studio.join(".update/new/frontend/login.html"), "half").unwrap();
+    let studio_text = studio.display().to_string();
+
+    let server = BinaryServer::start(
+        dir.path(),
+        &[("API_KEY", KEY), ("STUDIO_DIR", &studio_text)],
+    );
+    assert!(!studio.join(".update").exists());
+    let log = server.stop();
+    assert!(log.contains("left by an unfinished update"), "{log}");
+}
+
 // --- maintenance during the copy ---
 
 #[test]
