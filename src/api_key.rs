@@ -31,6 +31,8 @@ pub enum ApiKeyError {
     Empty,
     /// The key contains a control character, which no HTTP header can carry.
     ControlCharacter,
+    /// The key starts or ends with whitespace, which HTTP strips from header values.
+    SurroundingWhitespace,
 }
 
 impl fmt::Display for ApiKeyError {
@@ -38,6 +40,9 @@ impl fmt::Display for ApiKeyError {
         match self {
             Self::Empty => f.write_str("the API key is empty"),
             Self::ControlCharacter => f.write_str("the API key contains a control character"),
+            Self::SurroundingWhitespace => {
+                f.write_str("the API key starts or ends with whitespace; remove it")
+            }
         }
     }
 }
@@ -52,6 +57,9 @@ impl ApiKey {
         }
         if key.chars().any(char::is_control) {
             return Err(ApiKeyError::ControlCharacter);
+        }
+        if key.trim() != key {
+            return Err(ApiKeyError::SurroundingWhitespace);
         }
         Ok(Self {
             digest: digest(key.as_bytes()),
@@ -108,6 +116,19 @@ mod tests {
             ApiKey::new("a\nb").unwrap_err(),
             ApiKeyError::ControlCharacter
         );
+    }
+
+    #[test]
+    fn keys_with_surrounding_whitespace_are_rejected() {
+        // A client cannot send these in an X-API-Key header: HTTP strips the spaces.
+        for key in [" ", " abc", "abc ", "\u{a0}abc"] {
+            assert_eq!(
+                ApiKey::new(key).unwrap_err(),
+                ApiKeyError::SurroundingWhitespace,
+                "{key:?}"
+            );
+        }
+        assert!(ApiKey::new("correct horse").is_ok());
     }
 
     #[test]

@@ -46,6 +46,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if config
+        .api_key
+        .as_deref()
+        .is_some_and(|key| key.chars().count() < SHORT_KEY_CHARS)
+    {
+        log::warn!(
+            "API_KEY is shorter than {SHORT_KEY_CHARS} characters; a short key is easy to guess"
+        );
+    }
     if !config.cookie_secure {
         log::warn!("COOKIE_SECURE=false: session cookies are sent over plain HTTP too");
     }
@@ -72,6 +81,9 @@ fn main() -> ExitCode {
 
     finish(&gate)
 }
+
+/// Keys shorter than this get a warning at start. Generated keys are much longer.
+const SHORT_KEY_CHARS: usize = 16;
 
 /// How long a graceful stop waits for requests in flight before the process ends anyway. It
 /// bounds what a client that never finishes its request can hold up: SIGTERM, or the restart

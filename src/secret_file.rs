@@ -105,6 +105,9 @@ fn api_key_problem(error: crate::api_key::ApiKeyError) -> &'static str {
     match error {
         crate::api_key::ApiKeyError::Empty => "the file is empty",
         crate::api_key::ApiKeyError::ControlCharacter => "the key contains a control character",
+        crate::api_key::ApiKeyError::SurroundingWhitespace => {
+            "the key starts or ends with whitespace"
+        }
     }
 }
 
@@ -183,7 +186,14 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 }
 
 fn tighten_permissions(path: &Path) -> io::Result<()> {
-    let mode = fs::metadata(path)?.permissions().mode();
+    let metadata = fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    let mode = metadata.permissions().mode();
     if mode & 0o077 != 0 {
         log::warn!(
             "{} was readable by other users (mode {:o}); setting mode 0600",
@@ -265,6 +275,17 @@ mod tests {
             assert!(error.to_string().contains(".session_secret"), "{error}");
             assert!(matches!(error, SecretFileError::Invalid(..)), "{content:?}");
         }
+    }
+
+    #[test]
+    fn folder_in_place_of_secret_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".session_secret");
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let error = load_or_create_session_secret(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        assert_eq!(mode(&path), 0o755);
     }
 
     #[test]

@@ -250,6 +250,25 @@ fn stuck_request_cannot_hold_up_the_stop() {
 }
 
 #[test]
+fn short_api_key_gets_a_warning_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path(), &[("API_KEY", "qx7")]);
+    let log = server.stop();
+    assert!(log.contains("shorter than 16 characters"), "{log}");
+    assert!(!log.contains("qx7"), "{log}");
+}
+
+#[test]
+fn api_key_with_surrounding_spaces_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, output) = run_binary(dir.path(), &[("API_KEY", " secret-key ")], &[]);
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("invalid API_KEY"), "{output}");
+    assert!(output.contains("whitespace"), "{output}");
+    assert!(!output.contains("secret-key"), "{output}");
+}
+
+#[test]
 fn busy_port_refuses_to_start_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
