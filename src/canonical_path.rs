@@ -47,11 +47,6 @@ impl<'a> CanonicalPath<'a> {
         // The escapes were checked to form valid UTF-8, so this conversion cannot fail.
         Cow::Owned(String::from_utf8(bytes).unwrap_or_default())
     }
-
-    /// Returns true for the `/api` tree, whose answers are JSON rather than HTML pages.
-    pub fn is_api(&self) -> bool {
-        is_api_path(self.0)
-    }
 }
 
 impl fmt::Display for CanonicalPath<'_> {
@@ -422,6 +417,41 @@ mod tests {
         );
         assert_eq!(canonical_path("/a%C2%9F"), Err(PathError::ControlCharacter));
         assert!(accepted("/a%C2%A0"));
+    }
+
+    #[test]
+    fn display_is_the_canonical_spelling() {
+        assert_eq!(canonical_path("/a%20b").unwrap().to_string(), "/a%20b");
+    }
+
+    #[test]
+    fn errors_describe_the_problem() {
+        let cases = [
+            (PathError::NotAbsolute, "path does not start with '/'"),
+            (PathError::TooLong, "path is longer than 2048 bytes"),
+            (PathError::EmptySegment, "path has an empty segment"),
+            (PathError::DotSegment, "path has a dot segment"),
+            (
+                PathError::ForbiddenByte(b';'),
+                "path has forbidden byte 0x3B",
+            ),
+            (
+                PathError::MalformedEscape,
+                "path has a malformed percent escape",
+            ),
+            (PathError::ForbiddenEscape(b'/'), "path escapes byte 0x2F"),
+            (
+                PathError::InvalidUtf8,
+                "path escapes do not form valid UTF-8",
+            ),
+            (
+                PathError::ControlCharacter,
+                "path escapes a control character",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
     }
 
     #[test]
