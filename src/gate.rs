@@ -142,7 +142,7 @@ impl Gate {
             limiter: Mutex::new(LoginLimiter::new()),
             maintenance: Maintenance::default(),
             frontend: Frontend::new(&dir),
-            update_status: Mutex::new(UpdateStatus::default()),
+            update_status: Mutex::new(UpdateStatus::load(&dir)),
             studio_dir: dir,
             update_repo: config.update_repo.clone(),
             update_branch: config.update_branch.clone(),

@@ -1,6 +1,8 @@
 //! The state of updates, as the status route reports it.
 
-use serde::Serialize;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 /// What the updater is doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -43,4 +45,81 @@ pub struct UpdateStatus {
     pub last_finished_at: Option<u64>,
     /// Progress of the copy, while one runs.
     pub progress: Option<UpdateProgress>,
+}
+
+/// The file in `STUDIO_DIR` that keeps the last update's outcome across a restart.
+pub const LAST_UPDATE_FILE: &str = ".last_update.json";
+
+/// The largest last-update file read back; anything larger is ignored.
+const MAX_LAST_UPDATE_LEN: u64 = 64 * 1024;
+
+/// How the last update ended, as kept in [`LAST_UPDATE_FILE`].
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct LastUpdate {
+    last_result: Option<serde_json::Value>,
+    last_error: Option<String>,
+    last_finished_at: Option<u64>,
+}
+
+impl UpdateStatus {
+    /// Returns an idle status with the last outcome saved in `studio_dir`, so the process
+    /// that a backend update started reports how that update ended. A missing or unreadable
+    /// file gives no last outcome.
+    pub fn load(studio_dir: &Path) -> Self {
+        let path = studio_dir.join(LAST_UPDATE_FILE);
+        let last = std::fs::metadata(&path)
+            .ok()
+            .filter(|metadata| metadata.is_file() && metadata.len() <= MAX_LAST_UPDATE_LEN)
+            .and_then(|_| std::fs::read(&path).ok())
+            .and_then(|bytes| serde_json::from_slice::<LastUpdate>(&bytes).ok())
+            .unwrap_or_default();
+        Self {
+            last_result: last.last_result,
+            last_error: last.last_error,
+            last_finished_at: last.last_finished_at,
+            ..Self::default()
+        }
+    }
+
+    /// Saves the last outcome in `studio_dir`, replacing the file atomically.
+    pub fn save(&self, studio_dir: &Path) -> std::io::Result<()> {
+        let last = LastUpdate {
+            last_result: self.last_result.clone(),
+            last_error: self.last_error.clone(),
+            last_finished_at: self.last_finished_at,
+        };
+        let text = serde_json::to_vec(&last).map_err(std::io::Error::other)?;
+        crate::revocation::replace_file(&studio_dir.join(LAST_UPDATE_FILE), &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_outcome_loads_as_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = UpdateStatus {
+            state: UpdateState::Restarting,
+            last_result: Some(serde_json::json!({"message": "Updated: backend"})),
+            last_error: None,
+            last_finished_at: Some(1_780_000_000),
+            progress: Some(UpdateProgress::default()),
+        };
+        status.save(dir.path()).unwrap();
+        let loaded = UpdateStatus::load(dir.path());
+        assert_eq!(loaded.state, UpdateState::Idle);
+        assert_eq!(loaded.progress, None);
+        assert_eq!(loaded.last_result, status.last_result);
+        assert_eq!(loaded.last_finished_at, Some(1_780_000_000));
+    }
+
+    #[test]
+    fn missing_or_malformed_file_loads_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(UpdateStatus::load(dir.path()), UpdateStatus::default());
+        std::fs::write(dir.path().join(LAST_UPDATE_FILE), b"{not json").unwrap();
+        assert_eq!(UpdateStatus::load(dir.path()), UpdateStatus::default());
+    }
 }

@@ -325,7 +325,12 @@ fn record(gate: &Gate, outcome: &Outcome) {
             status.last_result = Some(body);
         }
     }
+    // Saved outside the lock, so that status requests never wait for the disk.
+    let finished = status.clone();
     drop(status);
+    if let Err(error) = finished.save(&gate.studio_dir) {
+        log::warn!("cannot save the update outcome in STUDIO_DIR: {error}");
+    }
     gate.maintenance.set_progress(None);
 }
 

@@ -539,6 +539,13 @@ fn backend_update_restarts_as_a_fresh_process() {
     let status = wait_for_new_process(server.addr, Duration::from_secs(2));
     assert_eq!(status["maintenance"], false);
     assert_eq!(status["components"][0]["name"], "backend");
+    // The new process still reports how the update that started it ended.
+    assert_eq!(status["update"]["state"], "idle");
+    assert_eq!(
+        status["update"]["last_result"]["message"],
+        "Updated: backend"
+    );
+    assert!(status["update"]["last_finished_at"].as_u64().is_some());
     assert!(server
         .log_text()
         .contains("restarting to run the new backend"));
