@@ -124,7 +124,7 @@ function redirectToLogin() {
   location.assign(LOGIN_PATH);
 }
 
-/** Reloads the page once after a delay, so the server can show its maintenance pageState. */
+/** Reloads the page once after a delay, so the server can show its maintenance page. */
 function scheduleMaintenanceReload(messageElement) {
   showMessage(messageElement, MAINTENANCE_MESSAGE, "warning");
   if (pageState.maintenanceReloadScheduled) {
@@ -443,7 +443,7 @@ async function isServerHealthy() {
 
 /**
  * Polls the health endpoint until the restarted server responds with 200, then
- * reloads the pageState. Each poll starts 1 s after the previous one finished, and
+ * reloads the page. Each poll starts 1 s after the previous one finished, and
  * polling stops with an error message after RESTART_TIMEOUT_MS.
  */
 async function waitForRestart() {
@@ -468,7 +468,7 @@ async function waitForRestart() {
   showMessage(
     elements.updateMessage,
     `The server did not respond within ${RESTART_TIMEOUT_MS / 1000} seconds after the restart. ` +
-      "Check the studio-gate service, then reload this pageState.",
+      "Check the studio-gate service, then reload this page.",
     "error",
   );
 }

@@ -64,11 +64,12 @@ impl Response {
 }
 
 /// Sends `raw` bytes to `addr` and reads the answer until the server closes or the body is
-/// complete. Panics after 10 seconds.
+/// complete. Panics after 60 seconds without a byte: an update that copies a large backend
+/// answers only when the copy is done, which takes a while on a loaded machine.
 pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     stream.write_all(raw).expect("write request");
     read_response(&mut stream)
@@ -241,6 +242,54 @@ impl TestServer {
             dir,
             handle,
         }
+    }
+
+    /// Starts a server like [`TestServer::start`], but listening on `host`, a loopback address
+    /// such as `127.0.0.2`.
+    pub fn start_on(host: &str, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vars: Vec<(String, String)> = vec![
+            ("API_KEY".into(), KEY.into()),
+            ("STUDIO_DIR".into(), dir.path().display().to_string()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(|name| {
+            vars.iter()
+                .rev()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into())
+        })
+        .expect("test configuration");
+        let gate = Arc::new(Gate::open(&config).expect("open gate"));
+        let handle = trillium_smol::config()
+            .with_host(host)
+            .with_port(0)
+            .without_signals()
+            .spawn(app(gate.clone()));
+        let info = trillium_smol::async_global_executor::block_on(handle.info());
+        let addr = *info.tcp_socket_addr().expect("bound address");
+        Self {
+            addr,
+            gate,
+            dir,
+            handle,
+        }
+    }
+
+    /// Stops accepting connections and waits up to `timeout` for open connections to close.
+    /// Returns false if some were still open when the timeout ran out.
+    pub fn shut_down(&self, timeout: Duration) -> bool {
+        let completion = self.handle.shut_down();
+        trillium_smol::async_global_executor::block_on(smol::future::or(
+            async {
+                completion.await;
+                true
+            },
+            async {
+                smol::Timer::after(timeout).await;
+                false
+            },
+        ))
     }
 
     pub fn send(&self, request: Request) -> Response {
