@@ -153,9 +153,12 @@ function renderDisk(disk) {
     return;
   }
 
-  const percent = disk.total_bytes > 0
-    ? Math.round((disk.used_bytes / disk.total_bytes) * 100)
-    : 0;
+  // Like df: the share of the space available to the studio, which leaves out the blocks
+  // the file system reserves for root.
+  const usable = isNonNegativeNumber(disk.free_bytes)
+    ? disk.used_bytes + disk.free_bytes
+    : disk.total_bytes;
+  const percent = usable > 0 ? Math.round((disk.used_bytes / usable) * 100) : 0;
   elements.diskUsage.textContent =
     `${formatBytes(disk.used_bytes)} used of ${formatBytes(disk.total_bytes)} (${percent}%)`;
   elements.diskFree.textContent = isNonNegativeNumber(disk.free_bytes)

@@ -98,6 +98,18 @@ async function expectDashboardStatus(page, setup) {
   await waitForText(page, "#pid", String(setup.pid));
   await waitForText(page, "#uptime", /^\d+ (?:s|min \d+ s)$/);
   await waitForText(page, "#disk-usage", /^\d+(?:\.\d)? \S+ used of \d+(?:\.\d)? \S+ \(\d+%\)$/);
+  // The percentage is of the space available to the studio, as df shows it. Other writers
+  // on the disk may move it by a point between the two reads.
+  const disk = await page.evaluate(async () => {
+    const response = await fetch("/api/admin/system/status");
+    return (await response.json()).disk;
+  });
+  const expectedPercent = Math.round((disk.used_bytes / (disk.used_bytes + disk.free_bytes)) * 100);
+  const shownPercent = Number((await page.locator("#disk-usage").textContent()).match(/\((\d+)%\)/)[1]);
+  assert.ok(
+    Math.abs(shownPercent - expectedPercent) <= 1,
+    `disk shows ${shownPercent}%, df would show ${expectedPercent}%`,
+  );
   await waitForText(page, "#update-state", "Idle");
   await waitForText(page, "#update-last-result", "No update recorded yet");
   assert.equal((await page.locator("#status-error").textContent()).trim(), "", "status error shown");
