@@ -161,6 +161,7 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
 fn parse_escape(rest: &[u8]) -> Result<u8, PathError> {
     match rest {
         [high, low, ..] => match (upper_hex_value(*high), upper_hex_value(*low)) {
+            // The two nibbles share no bit, so `|` here is the same as `^` or `+`.
             (Some(high), Some(low)) => Ok(high << 4 | low),
             _ => Err(PathError::MalformedEscape),
         },
