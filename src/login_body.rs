@@ -89,7 +89,21 @@ pub fn parse_login_body(
     if body.len() > MAX_BODY_LEN {
         return Err(LoginBodyError::TooLarge);
     }
-    serde_json::from_slice(body).map_err(|error| match error.classify() {
+    parse_json_object(body)
+}
+
+/// Parses `body` as a JSON object into `T`: 400 for text that is not UTF-8 JSON, 422 for
+/// JSON of another shape. serde would also read a struct from an array, and would skip the
+/// bytes of an unknown member without checking that they are UTF-8; both are refused here.
+pub fn parse_json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, LoginBodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| LoginBodyError::InvalidJson)?;
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => LoginBodyError::WrongShape,
+            Err(_) => LoginBodyError::InvalidJson,
+        });
+    }
+    serde_json::from_str(text).map_err(|error| match error.classify() {
         serde_json::error::Category::Data => LoginBodyError::WrongShape,
         _ => LoginBodyError::InvalidJson,
     })
@@ -223,6 +237,40 @@ mod tests {
             assert_eq!(error.status(), status, "{error:?}");
             assert_eq!(error.detail(), detail, "{error:?}");
         }
+    }
+
+    #[test]
+    fn array_bodies_are_the_wrong_shape() {
+        // serde reads a struct from an array too; a login body must be an object.
+        for body in [
+            &br#"["k"]"#[..],
+            br#"["k","/home"]"#,
+            b" [1]",
+            b"[]",
+            b"\"k\"",
+            b"null",
+        ] {
+            assert_eq!(
+                parse_login_body(JSON, body).unwrap_err(),
+                LoginBodyError::WrongShape,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_invalid_json() {
+        // Even inside a member the parser otherwise ignores.
+        let body = b"{\"api_key\":\"k\",\"x\":\"\x85\"}";
+        assert_eq!(
+            parse_login_body(JSON, body).unwrap_err(),
+            LoginBodyError::InvalidJson
+        );
+        assert_eq!(
+            parse_login_body(JSON, b"{\"api_key\":\"\xff\"}").unwrap_err(),
+            LoginBodyError::InvalidJson
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use trillium::{Conn, Status};
 
 use crate::component_swap::{self, StudioPaths};
 use crate::gate::{unix_now, Gate};
-use crate::login_body::{LoginBodyError, MAX_BODY_LEN};
+use crate::login_body::{parse_json_object, LoginBodyError, MAX_BODY_LEN};
 use crate::release::{self, Plan, Release, Version};
 use crate::release_repo;
 use crate::request_body::read_json_body;
@@ -116,8 +116,8 @@ async fn read_update_request(conn: &mut Conn) -> Result<UpdateRequest, (Status, 
     let Some(body) = body else {
         return Ok(UpdateRequest::default());
     };
-    serde_json::from_slice(&body).map_err(|error| match error.classify() {
-        serde_json::error::Category::Data => (Status::UnprocessableEntity, SHAPE_DETAIL),
+    parse_json_object(&body).map_err(|error| match error {
+        LoginBodyError::WrongShape => (Status::UnprocessableEntity, SHAPE_DETAIL),
         _ => (Status::BadRequest, "Request body is not valid JSON"),
     })
 }

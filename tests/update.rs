@@ -141,6 +141,8 @@ fn malformed_update_bodies_are_rejected() {
         ("{", 400),
         (r#"{"skip_components":"frontend"}"#, 422),
         (r#"{"skip_components":[1]}"#, 422),
+        (r#"[["frontend"]]"#, 422),
+        ("[]", 422),
     ] {
         assert_eq!(update(server.addr, Some(body)).status, status, "{body}");
     }
