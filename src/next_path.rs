@@ -54,23 +54,14 @@ fn is_safe_path_text(text: &str) -> bool {
     {
         return false;
     }
-    // A path that starts with one slash has no scheme, but check the first segment anyway so
-    // that the rule holds even if the first check is ever loosened.
-    if has_scheme(text) {
-        return false;
-    }
+    // Starting with one slash also means there is no scheme: `javascript:` and the like
+    // can only come before the first `/`.
     starts_with_single_slash(&remove_dot_segments(text))
 }
 
 fn starts_with_single_slash(text: &str) -> bool {
     let mut chars = text.chars();
     chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'))
-}
-
-/// Returns true when the text before the first `/`, `?` or `#` contains a `:`.
-fn has_scheme(text: &str) -> bool {
-    let end = text.find(['/', '?', '#']).unwrap_or(text.len());
-    text[..end].contains(':')
 }
 
 /// Decodes `%XX` escapes once. Returns `None` when an escape is malformed or the result is
@@ -86,6 +77,7 @@ fn percent_decode_once(text: &str) -> Option<String> {
         if bytes[index] == b'%' {
             let high = hex_value(*bytes.get(index + 1)?)?;
             let low = hex_value(*bytes.get(index + 2)?)?;
+            // The two nibbles share no bit, so `|` here is the same as `^` or `+`.
             decoded.push(high << 4 | low);
             index += 3;
         } else {
