@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     let swansong = Swansong::new();
     spawn_shutdown_deadline(swansong.clone(), gate.clone());
     // NOTE: trillium 1.4 has no read timeouts, so an idle or half-sent connection stays open
-    // until its client closes it; the stop deadline above bounds only shutdown.
+    // until its client closes it. The stop deadline above bounds only shutdown.
     trillium_smol::config()
         .with_prebound_server(listener)
         .with_swansong(swansong)

@@ -36,7 +36,7 @@ fn logged_path<'a>(checked: Option<&'a RequestPath>, raw: &'a str) -> &'a str {
     }
 }
 
-/// What the log shows in place of a path that is not canonical.
+/// The text logged in place of a path that is not canonical.
 const NON_CANONICAL: &str = "(non-canonical)";
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub const LAST_UPDATE_FILE: &str = ".last_update.json";
 /// The largest last-update file read back; anything larger is ignored.
 const MAX_LAST_UPDATE_LEN: u64 = 64 * 1024;
 
-/// How the last update ended, as kept in [`LAST_UPDATE_FILE`].
+/// The outcome of the last update, as kept in [`LAST_UPDATE_FILE`].
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 struct LastUpdate {
     last_result: Option<serde_json::Value>,

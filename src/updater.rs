@@ -226,7 +226,7 @@ pub fn restart_executable(paths: &StudioPaths) -> PathBuf {
 const BACKEND_CHECK_LIMIT: Duration = Duration::from_secs(10);
 
 /// Checks the `studio-gate` a backend release ships, if it ships one: it must be an
-/// executable file that answers `--version` with `studio-gate <version>` and exit status 0.
+/// executable file that prints `studio-gate <version>` for `--version` and exits with 0.
 /// A backend without one restarts into the running executable and needs no check.
 fn check_backend_executable(backend: &Path) -> Result<(), String> {
     let executable = backend.join(BACKEND_EXECUTABLE);
@@ -238,9 +238,11 @@ fn check_backend_executable(backend: &Path) -> Result<(), String> {
             "the release's {BACKEND}/{BACKEND_EXECUTABLE} is not an executable file; nothing was changed"
         ));
     }
+
     let failed = |reason: String| {
         format!("the release's {BACKEND}/{BACKEND_EXECUTABLE} does not run ({reason}); nothing was changed")
     };
+
     let mut child = std::process::Command::new(&executable)
         .arg("--version")
         .env_clear()
@@ -249,6 +251,7 @@ fn check_backend_executable(backend: &Path) -> Result<(), String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|error| failed(error.to_string()))?;
+
     let deadline = Instant::now() + BACKEND_CHECK_LIMIT;
     let status = loop {
         match child.try_wait() {
@@ -265,11 +268,13 @@ fn check_backend_executable(backend: &Path) -> Result<(), String> {
             Err(error) => return Err(failed(error.to_string())),
         }
     };
+
     let mut output = String::new();
     if let Some(stdout) = child.stdout.take() {
         use std::io::Read;
         let _ = stdout.take(256).read_to_string(&mut output);
     }
+
     if !status.success() {
         return Err(failed(format!("--version exited with {status}")));
     }
@@ -325,7 +330,7 @@ fn record(gate: &Gate, outcome: &Outcome) {
             status.last_result = Some(body);
         }
     }
-    // Saved outside the lock, so that status requests never wait for the disk.
+    // Saved after the lock is released, so that status requests do not wait for the disk.
     let finished = status.clone();
     drop(status);
     if let Err(error) = finished.save(&gate.studio_dir) {

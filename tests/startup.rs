@@ -250,7 +250,7 @@ fn stuck_request_cannot_hold_up_the_stop() {
 }
 
 #[test]
-fn short_api_key_gets_a_warning_without_the_key() {
+fn short_api_key_warns() {
     let dir = tempfile::tempdir().unwrap();
     let server = BinaryServer::start(dir.path(), &[("API_KEY", "qx7")]);
     let log = server.stop();
@@ -271,8 +271,8 @@ fn api_key_with_surrounding_spaces_refuses_to_start() {
 #[test]
 fn busy_port_refuses_to_start_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
+    let occupant = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = occupant.local_addr().unwrap().port().to_string();
     let (code, output) = run_binary(
         dir.path(),
         &[("API_KEY", "k"), ("HOST", "127.0.0.1"), ("PORT", &port)],

@@ -435,7 +435,7 @@ fn interrupted_update_is_undone_at_start() {
 }
 
 #[test]
-fn copy_cut_short_is_cleaned_up_and_logged_at_start() {
+fn unfinished_copy_cleaned_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let studio = dir.path().join("studio");
     std::fs::create_dir_all(studio.join(".update/new/frontend")).unwrap();
