@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The longest one git command may run before it is killed.
+/// The maximum time one git command may run before it is killed.
 pub const GIT_TIME_LIMIT: Duration = Duration::from_secs(120);
 
-/// The most bytes of git's error output kept for a message.
+/// The maximum number of bytes of git's error output kept for a message.
 const MAX_ERROR_OUTPUT: usize = 2000;
 
 /// A fetch that failed. The message is for the operator: it names the command and quotes
@@ -105,24 +105,18 @@ fn run_git(args: &[&str]) -> Result<(), FetchError> {
         output
     });
 
-    let deadline = Instant::now() + GIT_TIME_LIMIT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let limit = GIT_TIME_LIMIT.as_secs();
-                return Err(FetchError(format!(
-                    "git {name} timed out after {limit} seconds"
-                )));
-            }
-            Err(error) => {
-                return Err(FetchError(format!(
-                    "waiting for git {name} failed: {error}"
-                )))
-            }
+    let status = match wait_with_limit(&mut child, GIT_TIME_LIMIT) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let limit = GIT_TIME_LIMIT.as_secs();
+            return Err(FetchError(format!(
+                "git {name} timed out after {limit} seconds"
+            )));
+        }
+        Err(error) => {
+            return Err(FetchError(format!(
+                "waiting for git {name} failed: {error}"
+            )))
         }
     };
     let output = reader.join().unwrap_or_default();
@@ -151,4 +145,24 @@ fn subcommand<'a>(args: &[&'a str]) -> &'a str {
 /// Returns the folder of the release clone inside `studio_dir`.
 pub fn clone_dir(studio_dir: &Path) -> PathBuf {
     studio_dir.join(".repo")
+}
+
+/// Waits for `child` to exit, for at most `limit`. Returns `None` after killing it when the
+/// limit passes first.
+pub fn wait_with_limit(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

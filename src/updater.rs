@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -252,21 +252,15 @@ fn check_backend_executable(backend: &Path) -> Result<(), String> {
         .spawn()
         .map_err(|error| failed(error.to_string()))?;
 
-    let deadline = Instant::now() + BACKEND_CHECK_LIMIT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!(
-                    "--version took longer than {} s",
-                    BACKEND_CHECK_LIMIT.as_secs()
-                )));
-            }
-            Err(error) => return Err(failed(error.to_string())),
+    let status = match release_repo::wait_with_limit(&mut child, BACKEND_CHECK_LIMIT) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            return Err(failed(format!(
+                "--version took longer than {} s",
+                BACKEND_CHECK_LIMIT.as_secs()
+            )))
         }
+        Err(error) => return Err(failed(error.to_string())),
     };
 
     let mut output = String::new();
