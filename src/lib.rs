@@ -83,7 +83,7 @@ pub use updater::{redact_url_credentials, restart_executable};
 
 use std::sync::Arc;
 
-use trillium::Handler;
+use trillium::{BoxedHandler, Handler, HttpConfig};
 
 /// Builds the handler chain of a studio-gate server around `gate`.
 pub fn app(gate: Arc<Gate>) -> impl Handler {
@@ -96,4 +96,28 @@ pub fn app(gate: Arc<Gate>) -> impl Handler {
         AuthGate(gate.clone()),
         Router(gate),
     )
+}
+
+/// Builds the handler chain as the server runs it: [`app`], boxed.
+///
+/// Boxing keeps the chain's request future (8.6 KB with trillium 1.4, mostly the router's
+/// future and each handler's copy of the `Conn`) out of every connection's task, so that memory
+/// is taken only while a request runs. It costs about 0.5 µs of CPU per request. With
+/// [`http_config`], an idle keep-alive connection takes 12 kB instead of 24 kB, as measured by
+/// `python3 benches/load.py connections`.
+pub fn served_app(gate: Arc<Gate>) -> BoxedHandler {
+    BoxedHandler::new(app(gate))
+}
+
+/// Returns trillium-http's settings with smaller header maps than its defaults.
+///
+/// trillium-http 1.6.1 keeps a connection's request and response header maps between requests
+/// and sizes them by these capacities, 32 each by default. The capacity is split between known
+/// and other header names, so 14 leaves room for 7 of each in every map, which takes about 7 KB
+/// less per idle keep-alive connection than 32. A request or response with more headers grows
+/// its map once, and the map keeps that size for the rest of the connection.
+pub fn http_config() -> HttpConfig {
+    HttpConfig::default()
+        .with_request_header_initial_capacity(14)
+        .with_response_header_initial_capacity(14)
 }

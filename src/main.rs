@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use swansong::Swansong;
 
-use studio_gate::{app, Config, Gate, HELP};
-use trillium::{BoxedHandler, HttpConfig};
+use studio_gate::{http_config, served_app, Config, Gate, HELP};
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
@@ -81,12 +80,7 @@ fn main() -> ExitCode {
         .with_swansong(swansong)
         .with_nodelay()
         .with_http_config(http_config())
-        // Boxing keeps the handler chain's request future (8.6 KB with trillium 1.4, mostly the
-        // router's future and each handler's copy of the Conn) out of every connection's task,
-        // so that memory is allocated only while a request runs. It costs about 0.5 us of CPU
-        // per request. With http_config too, an idle keep-alive connection takes 12 kB instead
-        // of 24 kB, as measured by `python3 benches/load.py connections`.
-        .run(BoxedHandler::new(app(gate.clone())));
+        .run(served_app(gate.clone()));
 
     finish(&gate)
 }
@@ -98,19 +92,6 @@ const SHORT_KEY_CHARS: usize = 16;
 /// bounds what a client that never finishes its request can hold up: SIGTERM, or the restart
 /// after a backend update.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
-
-/// Returns trillium-http's settings with smaller header maps than its defaults.
-///
-/// trillium-http 1.6.1 keeps a connection's request and response header maps between requests
-/// and sizes them by these capacities, 32 each by default. The capacity is split between known
-/// and other header names, so 14 leaves room for 7 of each in every map, which takes about 7 KB
-/// less per idle keep-alive connection than 32. A request or response with more headers grows
-/// its map once, and the map keeps that size for the rest of the connection.
-fn http_config() -> HttpConfig {
-    HttpConfig::default()
-        .with_request_header_initial_capacity(14)
-        .with_response_header_initial_capacity(14)
-}
 
 /// Binds the configured address and logs it, with the port the system chose for `PORT=0`.
 fn bind(config: &Config) -> Result<smol::net::TcpListener, String> {

@@ -12,12 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use studio_gate::{app, Config, Gate};
+use studio_gate::{http_config, served_app, Config, Gate};
 
 /// The key every in-process test server uses.
 pub const KEY: &str = "test-key-0123456789";
 
-/// An answer as it came over the socket.
+/// A response as it came over the socket.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -52,7 +52,7 @@ impl Response {
             .unwrap_or_else(|error| panic!("body is not JSON ({error}): {}", self.text()))
     }
 
-    /// Returns the `session` cookie value set by this answer, if any.
+    /// Returns the `session` cookie value set by this response, if any.
     pub fn session_cookie(&self) -> Option<String> {
         self.headers_named("set-cookie")
             .into_iter()
@@ -63,9 +63,9 @@ impl Response {
     }
 }
 
-/// Sends `raw` bytes to `addr` and reads the answer until the server closes or the body is
-/// complete. Panics after 60 seconds without a byte: an update that copies a large backend
-/// answers only when the copy is done, which takes a while on a loaded machine.
+/// Sends `raw` bytes to `addr` and reads the response until the server closes or the body is
+/// complete. Panics after 60 seconds without a byte, because an update that copies a large
+/// backend responds only when the copy is done, which takes a while on a loaded machine.
 pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
@@ -216,38 +216,17 @@ impl TestServer {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Self {
-        let mut vars: Vec<(String, String)> = vec![
-            ("API_KEY".into(), KEY.into()),
-            ("STUDIO_DIR".into(), dir.path().display().to_string()),
-        ];
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(|name| {
-            vars.iter()
-                .rev()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.into())
-        })
-        .expect("test configuration");
-        let gate = Arc::new(Gate::open(&config).expect("open gate"));
-        let handle = trillium_smol::config()
-            .with_host("127.0.0.1")
-            .with_port(0)
-            .without_signals()
-            .spawn(app(gate.clone()));
-        let info = trillium_smol::async_global_executor::block_on(handle.info());
-        let addr = *info.tcp_socket_addr().expect("bound address");
-        Self {
-            addr,
-            gate,
-            dir,
-            handle,
-        }
+        Self::start_with(dir, "127.0.0.1", extra)
     }
 
     /// Starts a server like [`TestServer::start`], but listening on `host`, a loopback address
     /// such as `127.0.0.2`.
     pub fn start_on(host: &str, extra: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_with(tempfile::tempdir().unwrap(), host, extra)
+    }
+
+    /// Starts the app as the binary serves it, on `host` and a port the system picks.
+    fn start_with(dir: tempfile::TempDir, host: &str, extra: &[(&str, &str)]) -> Self {
         let mut vars: Vec<(String, String)> = vec![
             ("API_KEY".into(), KEY.into()),
             ("STUDIO_DIR".into(), dir.path().display().to_string()),
@@ -265,7 +244,9 @@ impl TestServer {
             .with_host(host)
             .with_port(0)
             .without_signals()
-            .spawn(app(gate.clone()));
+            .with_nodelay()
+            .with_http_config(http_config())
+            .spawn(served_app(gate.clone()));
         let info = trillium_smol::async_global_executor::block_on(handle.info());
         let addr = *info.tcp_socket_addr().expect("bound address");
         Self {
