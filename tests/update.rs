@@ -513,15 +513,12 @@ fn wait_for_new_process(
     panic!("the server did not come back");
 }
 
-#[test]
-fn backend_update_restarts_as_a_fresh_process() {
-    let repo = ReleaseRepo::new();
-    repo.version("1.0", "0.1", &[("backend", "1.0")])
-        .write("backend/README", b"backend without its own binary");
-    repo.commit("backend release");
+/// Starts the binary with `repo` as `UPDATE_REPO` and a `studio` folder in a new temporary
+/// folder, then waits until it has been up for 2 seconds, so that a fresh process shows a
+/// lower uptime.
+fn start_binary_with(repo: &ReleaseRepo) -> (tempfile::TempDir, BinaryServer) {
     let dir = tempfile::tempdir().unwrap();
-    let studio = dir.path().join("studio");
-    let studio_text = studio.display().to_string();
+    let studio_text = dir.path().join("studio").display().to_string();
     let repo_url = repo.url();
     let server = BinaryServer::start(
         dir.path(),
@@ -532,6 +529,16 @@ fn backend_update_restarts_as_a_fresh_process() {
         ],
     );
     std::thread::sleep(Duration::from_millis(2100));
+    (dir, server)
+}
+
+#[test]
+fn backend_update_restarts_as_a_fresh_process() {
+    let repo = ReleaseRepo::new();
+    repo.version("1.0", "0.1", &[("backend", "1.0")])
+        .write("backend/README", b"backend without its own binary");
+    repo.commit("backend release");
+    let (_dir, server) = start_binary_with(&repo);
 
     let response = update(server.addr, None);
     assert_eq!(
@@ -568,19 +575,8 @@ fn backend_with_its_own_binary_runs_it() {
         .unwrap();
     }
     repo.commit("backend release with binary");
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, server) = start_binary_with(&repo);
     let studio = dir.path().join("studio");
-    let studio_text = studio.display().to_string();
-    let repo_url = repo.url();
-    let server = BinaryServer::start(
-        dir.path(),
-        &[
-            ("API_KEY", KEY),
-            ("STUDIO_DIR", &studio_text),
-            ("UPDATE_REPO", &repo_url),
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(2100));
 
     assert_eq!(update(server.addr, None).json()["restart_needed"], true);
     let status = wait_for_new_process(server.addr, Duration::from_secs(2));
