@@ -23,22 +23,22 @@ use crate::public_bypass::PublicPath;
 use crate::responses;
 use crate::session::Session;
 
-/// The detail of 401 answers under `/api`.
+/// The `detail` of 401 responses under `/api`.
 pub const NOT_AUTHENTICATED: &str = "Not authenticated";
 
 /// The header scripts use to send the key.
 pub const API_KEY_HEADER: &str = "X-API-Key";
 
-/// How a request proved who it is. Stored in the conn's state by [`AuthGate`].
+/// The credential that authenticated a request. Stored in the conn's state by [`AuthGate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
     /// A correct `X-API-Key` header.
     ApiKey,
-    /// A valid session cookie, already renewed in the answer.
+    /// A valid session cookie, already renewed in the response.
     Cookie(Session),
 }
 
-/// What a key header said.
+/// The outcome of checking an `X-API-Key` header.
 enum KeyAttempt {
     /// No header, or an empty one.
     Absent,
@@ -105,7 +105,7 @@ impl AuthGate {
     }
 }
 
-/// Answers a request without credentials: 401 under `/api`, a redirect to login elsewhere.
+/// Rejects a request without credentials: 401 under `/api`, a redirect to login elsewhere.
 fn refuse(conn: Conn) -> Conn {
     let is_api = conn.state::<RequestPath>().is_some_and(RequestPath::is_api);
     if is_api {

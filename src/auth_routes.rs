@@ -114,7 +114,7 @@ async fn read_login_body(
 }
 
 /// Ends the session: revokes the cookie's session if one came with the request, deletes the
-/// cookie, and redirects to the login page. The answer carries exactly one `Set-Cookie`.
+/// cookie, and redirects to the login page. The response carries exactly one `Set-Cookie`.
 pub async fn logout(gate: &Arc<Gate>, mut conn: Conn) -> Conn {
     let now = unix_now();
     if let Some(session) = gate.session_from_cookies(&conn, now) {

@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The longest request path accepted, in bytes. Longer paths are rejected, not truncated.
+/// The maximum request path length, in bytes. Longer paths are rejected, not truncated.
 pub const MAX_PATH_LEN: usize = 2048;
 
 /// A request path that passed [`canonical_path`]: its spelling is the canonical form.

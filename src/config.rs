@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::client_addr::TrustedProxies;
 use crate::session::SessionPolicy;
 
-/// The longest session timeout accepted: ten years, in seconds. It keeps time arithmetic far
+/// The maximum session timeout: ten years, in seconds. It keeps time arithmetic far
 /// from overflow and catches values typed in milliseconds.
 pub const MAX_SESSION_SECS: u64 = 315_360_000;
 
@@ -56,7 +56,7 @@ pub struct Config {
     pub cookie_secure: bool,
     /// Proxies whose `X-Forwarded-For` is believed. Default none.
     pub trusted_proxies: TrustedProxies,
-    /// Where updates come from. Default unset: updates are refused.
+    /// The git repository of releases. Unset by default, which turns updates off.
     pub update_repo: Option<String>,
     /// The branch of `update_repo`. Default `main`.
     pub update_branch: String,
@@ -83,7 +83,7 @@ impl fmt::Debug for Config {
 pub struct ConfigError {
     /// The variable's name.
     pub variable: &'static str,
-    /// What is wrong and what is expected, without the value.
+    /// The problem and the expected form, without the value.
     pub problem: String,
 }
 

@@ -49,7 +49,7 @@ pub struct Gate {
     pub update_status: Mutex<UpdateStatus>,
     /// Folder for all state.
     pub studio_dir: PathBuf,
-    /// Where updates come from, if anywhere.
+    /// The git repository of releases, if updates are configured.
     pub update_repo: Option<String>,
     /// The branch of `update_repo`.
     pub update_branch: String,

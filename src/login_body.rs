@@ -3,7 +3,7 @@
 //! Each way a body can be wrong has its own status: a media type other than JSON is 415, more
 //! than [`MAX_BODY_LEN`] bytes is 413, text that is not JSON is 400, and JSON of the wrong
 //! shape is 422. An object must have a string `api_key` and may have a string (or `null`)
-//! `next`; other members are ignored, and a member given twice is a shape error.
+//! `next`. Other members are ignored, and a member given twice is a shape error.
 
 use std::fmt;
 
@@ -17,7 +17,7 @@ pub const MAX_BODY_LEN: usize = 4096;
 pub struct LoginRequest {
     /// The key the client offers.
     pub api_key: String,
-    /// Where the client wants to go after login; checked later by `next_path`.
+    /// The path the client wants after login, checked later by `next_path`.
     #[serde(default)]
     pub next: Option<String>,
 }
@@ -31,7 +31,7 @@ impl fmt::Debug for LoginRequest {
     }
 }
 
-/// Why a login body was rejected.
+/// The reason a login body was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginBodyError {
     /// The `Content-Type` is missing or not `application/json` (415).

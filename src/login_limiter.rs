@@ -19,7 +19,7 @@ pub const MAX_FAILURES: usize = 10;
 /// The length of the window, in seconds.
 pub const WINDOW_SECS: u64 = 300;
 
-/// The most clients tracked at once.
+/// The maximum number of clients tracked at once.
 pub const MAX_CLIENTS: usize = 4096;
 
 /// The key a client is counted under: an IPv4 address, or an IPv6 /64 prefix.
@@ -40,7 +40,7 @@ impl From<IpAddr> for ClientKey {
     }
 }
 
-/// The answer for a limited client: how many seconds until it may try again.
+/// The wait imposed on a limited client: the seconds until it may try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub u64);
 

@@ -15,7 +15,7 @@ use crate::canonical_path::is_api_path;
 use crate::responses;
 use crate::update_status::UpdateProgress;
 
-/// The `detail` of every `/api` answer during maintenance.
+/// The `detail` of every `/api` response during maintenance.
 pub const MAINTENANCE_DETAIL: &str = "System is updating, please wait...";
 
 /// Seconds a client should wait before trying again; the page reloads itself this often.
@@ -71,7 +71,7 @@ impl Maintenance {
     }
 }
 
-/// Turns maintenance off when dropped, unless told to keep it on for a restart.
+/// Turns maintenance off when dropped, unless [`MaintenanceGuard::keep_on`] was called for a restart.
 #[derive(Debug)]
 pub struct MaintenanceGuard {
     maintenance: Maintenance,
@@ -94,7 +94,7 @@ impl Drop for MaintenanceGuard {
     }
 }
 
-/// The first handler of the chain: answers 503 to everything while maintenance is on.
+/// The first handler of the chain: responds 503 to everything while maintenance is on.
 #[derive(Debug, Clone)]
 pub struct MaintenanceGate(pub Maintenance);
 

@@ -18,7 +18,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The most parts a version may have.
+/// The maximum number of parts in a version.
 const MAX_VERSION_PARTS: usize = 8;
 
 /// A version of dotted numbers.
@@ -111,7 +111,7 @@ struct ReleaseFile {
 }
 
 impl Release {
-    /// Parses and checks a release's `version.json`. The error says what is wrong.
+    /// Parses and checks a release's `version.json`. The error message names what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         let file: ReleaseFile = serde_json::from_slice(bytes)
             .map_err(|error| format!("version.json of the release is invalid: {error}"))?;
@@ -146,7 +146,7 @@ pub struct LocalVersions {
     pub update_id: Option<String>,
 }
 
-/// What an update will do.
+/// The decision of an update: blocked, up to date, or the components to install.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// The release needs a newer studio-gate; nothing changes.
@@ -162,7 +162,7 @@ pub enum Plan {
 
 /// Decides what to install. A component is installed when the release's version is newer than
 /// the local one, when it has no local version, or when its folder is missing
-/// (`is_present` says whether it exists). Components in `skip` are left alone.
+/// (`is_present` reports whether it exists). Components in `skip` are left alone.
 pub fn plan(
     release: &Release,
     local: &LocalVersions,

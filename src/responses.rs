@@ -15,12 +15,12 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
 const JSON: &str = "application/json";
 const HTML: &str = "text/html; charset=utf-8";
 
-/// Answers with `status` and `{"detail": detail}`, and halts.
+/// Responds with `status` and `{"detail": detail}`, and halts.
 pub fn json_error(conn: Conn, status: Status, detail: &str) -> Conn {
     json(conn, status, &serde_json::json!({ "detail": detail }))
 }
 
-/// Answers with `status` and `value` as JSON, and halts.
+/// Responds with `status` and `value` as JSON, and halts.
 pub fn json(conn: Conn, status: Status, value: &serde_json::Value) -> Conn {
     conn.with_status(status)
         .with_response_header(KnownHeaderName::ContentType, JSON)
@@ -84,10 +84,11 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-/// Adds the headers every answer needs, after the rest of the chain has run:
-/// `X-Content-Type-Options: nosniff` everywhere; `X-Frame-Options: DENY` and the page CSP on
-/// HTML unless the page set its own CSP; and `Cache-Control: no-store` unless the handler chose
-/// a cache policy (only static assets do).
+/// Adds the headers every response needs, after the rest of the chain has run.
+///
+/// Every response gets `X-Content-Type-Options: nosniff`. HTML gets `X-Frame-Options: DENY`
+/// and the page CSP, unless the page set its own CSP. `Cache-Control: no-store` is added unless
+/// the handler chose a cache policy, which only static assets do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ResponseHeaders;
 

@@ -20,7 +20,7 @@ use crate::session::{SessionId, SESSION_ID_LEN};
 /// The file name inside `STUDIO_DIR`.
 pub const REVOCATION_FILE: &str = ".revoked_sessions";
 
-/// The most entries kept.
+/// The maximum number of entries kept.
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// Revoked session ids with their expiry, in memory. `now` is passed in, in Unix seconds.

@@ -21,7 +21,7 @@ use include_dir::{include_dir, Dir};
 
 static BUNDLED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/static");
 
-/// The largest file served from disk, in bytes. Larger files answer 404, so that one request
+/// The largest file served from disk, in bytes. Larger files get 404, so that one request
 /// cannot make the server hold a huge file in memory.
 pub const MAX_ASSET_LEN: u64 = 32 * 1024 * 1024;
 
@@ -56,7 +56,7 @@ impl Asset {
     }
 }
 
-/// Where pages and assets come from.
+/// The source of pages and assets: the bundled folder, or an installed frontend.
 #[derive(Debug)]
 pub struct Frontend {
     bundled: HashMap<String, Asset>,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// What the updater is doing.
+/// The updater's current activity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpdateState {
@@ -35,9 +35,9 @@ pub struct UpdateProgress {
 /// The updater's state and the outcome of the last update.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UpdateStatus {
-    /// What the updater is doing now.
+    /// The updater's current activity.
     pub state: UpdateState,
-    /// The answer of the last finished update, if it succeeded.
+    /// The response body of the last finished update, if it succeeded.
     pub last_result: Option<serde_json::Value>,
     /// The reason the last update failed, if it did.
     pub last_error: Option<String>,

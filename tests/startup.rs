@@ -30,7 +30,7 @@ fn mode(path: &std::path::Path) -> u32 {
 // --- first boot ---
 
 #[test]
-fn first_boot_generates_a_key_and_names_its_file() {
+fn first_boot_generates_key_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = BinaryServer::start(dir.path(), &[]);
     let key_file = dir.path().join("studio-data/.api_key");
@@ -87,7 +87,7 @@ fn empty_api_key_refuses_to_start() {
 }
 
 #[test]
-fn bad_values_refuse_to_start_and_name_the_variable() {
+fn bad_values_name_their_variable() {
     let dir = tempfile::tempdir().unwrap();
     for (variable, value) in [
         ("PORT", "eighty"),
@@ -116,7 +116,7 @@ fn bad_api_key_is_not_echoed() {
 }
 
 #[test]
-fn bad_secret_file_refuses_to_start_and_names_it() {
+fn bad_secret_file_stops_start() {
     let dir = tempfile::tempdir().unwrap();
     let studio = dir.path().join("studio");
     std::fs::create_dir(&studio).unwrap();
@@ -334,7 +334,7 @@ fn port_zero_logs_the_port_bound() {
 // --- logs ---
 
 #[test]
-fn logs_never_show_key_cookie_secret_or_session_id() {
+fn logs_hide_every_secret() {
     let dir = tempfile::tempdir().unwrap();
     let studio = dir.path().join("studio");
     let studio_text = studio.display().to_string();
